@@ -1,0 +1,147 @@
+"""Where code runs and how big it runs: device choice, execution profile, seeding, provenance.
+
+The profile (``SEQLAB_PROFILE``) sizes every experiment in the book:
+
+- ``smoke``: tiny models and few steps; each chapter in well under a minute (CI).
+- ``standard``: the default on a CPU; each chapter in a few minutes on a 2-core laptop.
+- ``full``: the default on a GPU; publication-quality runs.
+
+Chapters never branch on "am I in CI"; they ask :func:`by_profile` for a size.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import random
+import subprocess
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+PROFILES: tuple[str, ...] = ("smoke", "standard", "full")
+PROFILE_ENV = "SEQLAB_PROFILE"
+
+T = TypeVar("T")
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` ("cuda", "mps", "cpu") forces a choice; asking for one that is not
+    available raises ``ValueError`` naming what is.
+    """
+    available = ["cpu"]
+    if torch.backends.mps.is_available():
+        available.insert(0, "mps")
+    if torch.cuda.is_available():
+        available.insert(0, "cuda")
+    if prefer is None:
+        return torch.device(available[0])
+    kind = prefer.split(":")[0]
+    if kind not in ("cuda", "mps", "cpu"):
+        raise ValueError(f"unknown device {prefer!r}; valid: 'cuda', 'mps', 'cpu'")
+    if kind not in available:
+        raise ValueError(
+            f"device {prefer!r} is not available here; available: {', '.join(available)}"
+        )
+    return torch.device(prefer)
+
+
+def get_profile() -> str:
+    """Return the execution profile from ``SEQLAB_PROFILE``.
+
+    Unset or empty means ``full`` on a CUDA machine and ``standard`` otherwise.
+    An unknown name raises ``ValueError`` listing the valid ones.
+    """
+    name = os.environ.get(PROFILE_ENV, "").strip().lower()
+    if not name:
+        return "full" if torch.cuda.is_available() else "standard"
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown {PROFILE_ENV}={os.environ[PROFILE_ENV]!r}; valid profiles: {', '.join(PROFILES)}"
+        )
+    return name
+
+
+def by_profile(*, smoke: T, standard: T, full: T | None = None) -> T:
+    """Pick a size for the current profile: ``steps = by_profile(smoke=20, standard=2000)``.
+
+    ``full`` falls back to ``standard`` when not given.
+    """
+    profile = get_profile()
+    if profile == "smoke":
+        return smoke
+    if profile == "full" and full is not None:
+        return full
+    return standard
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded alike."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the global RNG is the point
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def device_name(device: torch.device | None = None) -> str:
+    """A human name for ``device``: the GPU model, "Apple MPS", or the CPU's model."""
+    device = device or get_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+
+
+def provenance(device: torch.device | None = None) -> dict[str, Any]:
+    """Where a measurement came from: device, torch, Python, profile, git commit, UTC time."""
+    device = device or get_device()
+    return {
+        "device": device_name(device),
+        "device_type": device.type,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "profile": get_profile(),
+        "commit": _git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def provenance_line(device: torch.device | None = None) -> str:
+    """:func:`provenance` as one short line for the top of a chapter or under a figure."""
+    p = provenance(device)
+    commit = f", seqlab@{p['commit']}" if p["commit"] else ""
+    return (
+        f"{p['device']} · torch {p['torch']} · Python {p['python']} · "
+        f"profile {p['profile']}{commit} · {p['date']}"
+    )

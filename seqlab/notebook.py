@@ -1,0 +1,76 @@
+"""The one call a chapter's first code cell makes: ``seqlab.notebook.setup()``.
+
+It configures Plotly for where the notebook runs, sets the plotting theme, seeds everything
+and prints one line of provenance (device, torch, Python, profile, commit, date).
+
+Where it runs decides how figures are emitted:
+
+- **book build** (``SEQLAB_BOOK_BUILD=1``, set by ``make book``/``make test``): Plotly figures are
+  emitted as ``text/html`` fragments *without* plotly.js; the book serves its own copy of
+  plotly.js, so pages work with no network. Interactives show their kernel-free Plotly form.
+- **live** (Jupyter, Colab, VS Code, nbmake): Plotly's normal renderers; interactives are widgets.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from seqlab.device import get_device, provenance_line, seed_everything
+
+BOOK_ENV = "SEQLAB_BOOK_BUILD"
+BOOK_RENDERER = "seqlab_book"
+
+
+def in_book_build() -> bool:
+    """True while Jupyter Book executes the notebook for the static HTML book."""
+    return os.environ.get(BOOK_ENV, "") not in ("", "0", "false", "False")
+
+
+def _register_book_renderer() -> None:
+    import plotly.io as pio
+    from plotly.io.base_renderers import MimetypeRenderer
+
+    class BookHtmlRenderer(MimetypeRenderer):
+        """``text/html`` without plotly.js (the book serves it), no autoplay, no MathJax."""
+
+        def to_mimebundle(self, fig_dict):  # noqa: D102 - plotly's renderer protocol
+            html = pio.to_html(
+                fig_dict,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                full_html=False,
+                auto_play=False,
+                config={"displaylogo": False, "responsive": True},
+            )
+            return {"text/html": html}
+
+    pio.renderers[BOOK_RENDERER] = BookHtmlRenderer()
+
+
+def configure_plotly() -> str:
+    """Pick Plotly's renderer for the context; return its name."""
+    import plotly.io as pio
+
+    pio.templates.default = "plotly_white"
+    if in_book_build():
+        _register_book_renderer()
+        pio.renderers.default = BOOK_RENDERER
+    return pio.renderers.default
+
+
+def setup(seed: int = 0, quiet: bool = False) -> torch.device:
+    """Prepare a chapter: Plotly renderer, plotting theme, seeds, provenance line.
+
+    Returns the device the chapter should use (CUDA, MPS or CPU).
+    """
+    configure_plotly()
+    from seqlab.viz import style
+
+    style.use_screen_theme()
+    seed_everything(seed)
+    device = get_device()
+    if not quiet:
+        print(provenance_line(device))
+    return device

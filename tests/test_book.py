@@ -1,0 +1,218 @@
+"""The built book, checked as a reader would see it: offline, in headless Chromium.
+
+Run after ``make book-test`` (``make test`` does both); ``SEQLAB_BOOK_HTML`` points at the built
+HTML. Without a built book or without Chromium these tests skip with a message, except under CI
+(``CI=true``), where either is a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = Path(os.environ.get("SEQLAB_BOOK_HTML", ROOT / "_build" / "test" / "_build" / "html"))
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Errors that the Jupyter Book theme itself logs on every page (FACTS.md), allowed by name.
+KNOWN_THEME_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+pytestmark = pytest.mark.book
+
+
+def _missing(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: this is a failure, not a skip)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    if not (HTML / "index.html").is_file():
+        _missing(f"no built book at {HTML}; run `make book-test` first")
+    return HTML
+
+
+def chapter_pages(html_dir: Path) -> list[Path]:
+    """Every page made from a chapter of the book (the notebooks and intro)."""
+    sources = sorted((ROOT / "book").glob("*.ipynb")) + [ROOT / "book" / "intro.md"]
+    pages = [html_dir / "book" / f"{src.stem}.html" for src in sources]
+    missing = [p for p in pages if not p.is_file()]
+    assert not missing, f"chapters missing from the built book: {missing}"
+    return pages
+
+
+def test_no_page_loads_anything_from_a_cdn(html_dir):
+    offenders = []
+    for page in html_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for tag, url in re.findall(r"<(script|link)\b[^>]*?(?:src|href)=[\"']([^\"']+)", text):
+            if urlparse(url).scheme in ("http", "https") or url.startswith("//"):
+                if tag == "script" or "stylesheet" in text[text.find(url) - 200 : text.find(url)]:
+                    offenders.append(f"{page.relative_to(html_dir)}: <{tag}> {url}")
+    assert not offenders, "pages load from the network:\n" + "\n".join(offenders)
+
+
+def test_plotly_and_mathjax_are_served_by_the_book(html_dir):
+    assert (html_dir / "_static" / "plotly.min.js").stat().st_size > 1_000_000
+    assert (html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_every_chapter_has_a_colab_launch_button(html_dir):
+    for src in sorted((ROOT / "book").glob("*.ipynb")):
+        text = (html_dir / "book" / f"{src.stem}.html").read_text(encoding="utf-8")
+        assert "colab.research.google.com/github/" in text, f"{src.stem}: no Colab launch button"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        _missing("Chromium is not installed (Debian: apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    home = tempfile.mkdtemp(prefix="seqlab-chromium-")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            env={**os.environ, "HOME": home},
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(html_dir):
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output readable
+        pass
+
+
+def open_page(browser, url: str):
+    """Open ``url`` with every non-local request blocked and recorded; return (page, log)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log = {"external": [], "errors": []}
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            r.continue_()
+        else:
+            log["external"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    page.on(
+        "console",
+        lambda m: log["errors"].append(m.text) if m.type == "error" else None,
+    )
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    # MathJax 3 resolves this promise once the page is typeset.
+    page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    return page, log
+
+
+def unexpected_errors(log) -> list[str]:
+    return [
+        e
+        for e in log["errors"]
+        if not any(known in e for known in KNOWN_THEME_ERRORS)
+        # a blocked external request shows up as a console error; it is reported separately
+        and "net::ERR_FAILED" not in e
+    ]
+
+
+def test_chapter_pages_render_offline(html_dir, server, browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for path in chapter_pages(html_dir):
+        rel = path.relative_to(html_dir).as_posix()
+        page, log = open_page(browser, f"{server}/{rel}")
+        page.screenshot(path=str(SCREENSHOTS / f"{path.stem}.png"), full_page=True)
+        plots = page.locator(".js-plotly-plot")
+        for i in range(plots.count()):
+            if plots.nth(i).locator("svg.main-svg").count() == 0:
+                problems.append(f"{rel}: Plotly figure {i} did not draw")
+        n_math = page.locator(".math, span.math, div.math").count()
+        if n_math and page.locator("mjx-container").count() == 0:
+            problems.append(f"{rel}: {n_math} math elements, none typeset by MathJax")
+        if re.search(r"\\\(|\\\[|\$\$", page.locator("article").inner_text()):
+            problems.append(f"{rel}: raw TeX delimiters visible in the text")
+        body = page.content()
+        if "Loading widget" in body or "application/vnd.jupyter.widget-view+json" in body:
+            problems.append(f"{rel}: a widget view reached the static book")
+        problems += [f"{rel}: request to a non-local host {u}" for u in log["external"]]
+        problems += [f"{rel}: JavaScript error: {e}" for e in unexpected_errors(log)]
+        page.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_timeline_chapter_draws_its_figure_and_math(html_dir, server, browser):
+    page, _ = open_page(browser, f"{server}/book/00_timeline.html")
+    assert page.locator(".js-plotly-plot svg.main-svg").count() >= 1
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() >= 10
+    assert page.locator("mjx-container").count() >= 3
+    page.close()
+
+
+def test_sliders_change_the_plot(html_dir, server, browser):
+    """Every Plotly figure with a slider: moving it to its last step changes what is drawn."""
+    moved = 0
+    for path in chapter_pages(html_dir):
+        rel = path.relative_to(html_dir).as_posix()
+        page, _ = open_page(browser, f"{server}/{rel}")
+        n = page.evaluate(
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".filter(gd => (gd.layout.sliders || []).length).length"
+        )
+        for i in range(n):
+            before = page.evaluate(_STATE_JS, i)
+            rail = page.locator(".js-plotly-plot:has(.slider-container) .slider-rail-rect").nth(i)
+            rail.scroll_into_view_if_needed()
+            box = rail.bounding_box()
+            page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+            page.wait_for_timeout(300)
+            after = page.evaluate(_STATE_JS, i)
+            assert after != before, f"{rel}: moving slider {i} did not change the plot"
+            moved += 1
+        page.close()
+    if moved == 0:
+        pytest.skip("no chapter has a slider figure yet")
+
+
+# The visible traces and their data of the i-th figure with a slider.
+_STATE_JS = """(i) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(g => (g.layout.sliders || []).length)[i];
+  return JSON.stringify(gd.data.map(t => [t.visible, t.y, t.z]));
+}"""

@@ -1,0 +1,63 @@
+"""seqlab.device: profile parsing, device choice, seeding, provenance."""
+
+import pytest
+import torch
+
+from seqlab import device as dev
+
+
+@pytest.mark.parametrize("name", ["smoke", "standard", "full", " Smoke "])
+def test_profile_names_are_read_from_the_environment(monkeypatch, name):
+    monkeypatch.setenv("SEQLAB_PROFILE", name)
+    assert dev.get_profile() == name.strip().lower()
+
+
+def test_unset_profile_defaults_by_device(monkeypatch):
+    monkeypatch.delenv("SEQLAB_PROFILE", raising=False)
+    assert dev.get_profile() == ("full" if torch.cuda.is_available() else "standard")
+
+
+def test_unknown_profile_is_a_clear_error_listing_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("SEQLAB_PROFILE", "fast")
+    with pytest.raises(ValueError, match=r"unknown SEQLAB_PROFILE='fast'.*smoke, standard, full"):
+        dev.get_profile()
+
+
+def test_by_profile_picks_the_size_and_full_falls_back_to_standard(monkeypatch):
+    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
+    assert dev.by_profile(smoke=1, standard=2, full=3) == 1
+    monkeypatch.setenv("SEQLAB_PROFILE", "standard")
+    assert dev.by_profile(smoke=1, standard=2, full=3) == 2
+    monkeypatch.setenv("SEQLAB_PROFILE", "full")
+    assert dev.by_profile(smoke=1, standard=2, full=3) == 3
+    assert dev.by_profile(smoke=1, standard=2) == 2
+
+
+def test_get_device_prefers_what_exists_and_rejects_unknown_names():
+    d = dev.get_device()
+    assert d.type in {"cuda", "mps", "cpu"}
+    assert dev.get_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        dev.get_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available here; available: .*cpu"):
+            dev.get_device("cuda")
+
+
+def test_seed_everything_makes_torch_random_numbers_repeat():
+    g1 = dev.seed_everything(123)
+    a = torch.randn(5), torch.rand(3, generator=g1)
+    g2 = dev.seed_everything(123)
+    b = torch.randn(5), torch.rand(3, generator=g2)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        dev.seed_everything(-1)
+
+
+def test_provenance_has_every_field_and_a_one_line_form(monkeypatch):
+    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
+    p = dev.provenance(torch.device("cpu"))
+    assert set(p) >= {"device", "torch", "python", "profile", "commit", "date"}
+    assert p["torch"] == torch.__version__ and p["profile"] == "smoke"
+    line = dev.provenance_line(torch.device("cpu"))
+    assert "\n" not in line and torch.__version__ in line and "profile smoke" in line
