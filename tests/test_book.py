@@ -24,7 +24,11 @@ HTML = Path(os.environ.get("SEQLAB_BOOK_HTML", ROOT / "_build" / "test" / "_buil
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Errors that the Jupyter Book theme itself logs on every page (FACTS.md), allowed by name.
-KNOWN_THEME_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+KNOWN_THEME_ERRORS = (
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    # pydata-sphinx-theme, on a browser profile with no stored light/dark choice
+    "Got invalid theme mode: . Resetting to auto.",
+)
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 pytestmark = pytest.mark.book

@@ -16,6 +16,7 @@ from seqlab.viz.style import PALETTE
 
 ERAS: tuple[str, ...] = ("Foundations", "RNN", "LSTM", "GRU", "Attention", "Transformer", "Scaling")
 COLUMNS: tuple[str, ...] = ("year", "era", "model", "authors", "contribution", "cite")
+LANE = 1.4  # vertical distance between era lanes; stacked labels step down by 0.3
 
 
 def load_timeline() -> pd.DataFrame:
@@ -48,23 +49,39 @@ def timeline_markdown(df: pd.DataFrame, cite_roles: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _label_levels(years: list[int], labels: list[str], years_per_char: float = 0.5) -> list[int]:
+    """Stack labels that would overlap within one lane: each label spans from its year to about
+    ``years_per_char`` years per character to the right; a label goes to the first level
+    (0, 1, 2, ...) where it does not run into the previous one."""
+    levels: list[int] = []
+    end_of_level: dict[int, float] = {}
+    for year, label in zip(years, labels, strict=True):
+        level = 0
+        while end_of_level.get(level, -1e9) > year:
+            level += 1
+        end_of_level[level] = year + years_per_char * len(label) + 2
+        levels.append(level)
+    return levels
+
+
 def timeline_figure(df: pd.DataFrame) -> go.Figure:
     """One marker per paper on a year axis, one lane per era; hover shows authors and idea."""
     fig = go.Figure()
-    for i, era in enumerate(ERAS):
-        rows = df[df["era"] == era]
-        if rows.empty:
-            continue
+    lanes = [era for era in ERAS if (df["era"] == era).any()]
+    for i, era in enumerate(lanes):
+        rows = df[df["era"] == era].sort_values("year", kind="stable")
+        levels = _label_levels(rows["year"].tolist(), rows["model"].tolist())
+        y = [LANE * (len(lanes) - 1 - i) - 0.3 * level for level in levels]  # first era on top
         fig.add_trace(
             go.Scatter(
                 x=rows["year"],
-                y=[era] * len(rows),
+                y=y,
                 mode="markers+text",
                 name=era,
                 text=rows["model"],
-                textposition="top center",
+                textposition="middle right",
                 textfont={"size": 10},
-                marker={"size": 12, "color": PALETTE[i % len(PALETTE)], "line": {"width": 1}},
+                marker={"size": 10, "color": PALETTE[ERAS.index(era) % len(PALETTE)]},
                 customdata=rows[["authors", "contribution"]].to_numpy(),
                 hovertemplate="<b>%{text}</b> (%{x})<br>%{customdata[0]}<br>%{customdata[1]}"
                 "<extra></extra>",
@@ -72,10 +89,15 @@ def timeline_figure(df: pd.DataFrame) -> go.Figure:
         )
     fig.update_layout(
         title="Sequence modelling, 1986 to today",
-        xaxis={"title": "year", "dtick": 5, "range": [df["year"].min() - 2, df["year"].max() + 3]},
-        yaxis={"categoryorder": "array", "categoryarray": list(ERAS)[::-1]},
-        height=460,
+        xaxis={"title": "year", "dtick": 5, "range": [df["year"].min() - 2, df["year"].max() + 9]},
+        yaxis={
+            "tickvals": [LANE * (len(lanes) - 1 - i) for i in range(len(lanes))],
+            "ticktext": lanes,
+            "range": [-0.9, LANE * (len(lanes) - 1) + 0.5],
+            "zeroline": False,
+        },
+        height=520,
         showlegend=False,
-        margin={"l": 110, "r": 20, "t": 60, "b": 50},
+        margin={"l": 100, "r": 20, "t": 60, "b": 50},
     )
     return fig
