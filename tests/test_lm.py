@@ -1,0 +1,268 @@
+"""Recurrent language models, generate, count_params, flops_per_token and build_lm."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from seqlab.models import (
+    RecurrentLM,
+    RecurrentLMConfig,
+    build_lm,
+    count_params,
+    flops_per_token,
+    generate,
+    init_forget_bias,
+    make_recurrent,
+)
+
+V, E, H = 17, 8, 12  # vocabulary, embedding, hidden
+
+
+def tiny_lm(cell="lstm", impl="fused", **kw):
+    torch.manual_seed(0)
+    return RecurrentLM(
+        RecurrentLMConfig(vocab_size=V, cell=cell, n_embd=E, hidden=H, impl=impl, **kw)
+    )
+
+
+def tokens(B, T, seed=0):
+    return torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+class NoStep(nn.Module):
+    """Hides a model's ``step`` so generate must re-run it on the whole context."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, idx, targets=None):
+        return self.model(idx, targets)
+
+
+@pytest.mark.parametrize(
+    "cell,impl", [("rnn", "fused"), ("lstm", "fused"), ("gru", "fused"), ("lstm", "scratch")]
+)
+def test_forward_shapes_and_loss_at_init_is_log_vocab(cell, impl):
+    model = tiny_lm(cell, impl, layers=2)
+    idx, targets = tokens(4, 16), tokens(4, 16, seed=1)
+    logits, loss = model(idx, targets)
+    assert logits.shape == (4, 16, V)
+    assert abs(loss.item() - math.log(V)) < 0.3
+    assert model(idx)[1] is None
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_targets_minus_one_are_ignored():
+    model = tiny_lm("gru")
+    idx, targets = tokens(2, 6), tokens(2, 6, seed=1)
+    masked = targets.clone()
+    masked[:, :3] = -1
+    logits, loss = model(idx, masked)
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, 3:].reshape(-1, V), targets[:, 3:].reshape(-1)
+    )
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("impl", ["fused", "scratch"])
+def test_step_streams_the_same_logits_as_one_pass(impl):
+    model = tiny_lm("lstm", impl, layers=2).double().eval()
+    idx = tokens(2, 9)
+    whole, _ = model(idx)
+    first, state = model.step(idx[:, :5])
+    rest, _ = model.step(idx[:, 5:], state)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole)
+    # forward(state=...) starts from a given state
+    torch.testing.assert_close(model(idx[:, 5:], state=state)[0], rest)
+
+
+def test_generate_shape_determinism_and_streaming_equals_rerunning():
+    model = tiny_lm("gru").double()
+    prompt = tokens(3, 4)
+    out = generate(model, prompt, 10, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, 14) and out.dtype == torch.long
+    assert torch.equal(out[:, :4], prompt)
+    again = generate(model, prompt, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    rerun = generate(NoStep(model), prompt, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, rerun)  # the O(1)-per-token path samples the same text
+    greedy = generate(model, prompt, 6, temperature=0)
+    assert torch.equal(greedy, generate(NoStep(model), prompt, 6, temperature=0))
+    top1 = generate(model, prompt, 6, top_k=1, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(top1, greedy)
+    assert generate(model, prompt, 0).shape == (3, 4)
+
+
+def test_generate_restores_training_mode_and_crops_to_block_size():
+    model = tiny_lm("lstm", dropout=0.2).train()
+    generate(model, tokens(1, 3), 2)
+    assert model.training
+
+    @dataclass
+    class Cfg:
+        block_size: int = 4
+
+    class Windowed(nn.Module):  # a stand-in for GPT: refuses contexts longer than block_size
+        def __init__(self):
+            super().__init__()
+            self.config, self.seen = Cfg(), []
+
+        def forward(self, idx, targets=None):
+            assert idx.shape[1] <= self.config.block_size
+            self.seen.append(idx.shape[1])
+            return torch.zeros(idx.shape[0], idx.shape[1], V), None
+
+    windowed = Windowed()
+    out = generate(windowed, tokens(2, 3), 5, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 8) and windowed.seen == [3, 4, 4, 4, 4]
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"temperature": -1.0}, r"temperature must be >= 0 \(0 = greedy\), got -1.0"),
+        ({"max_new_tokens": -2}, r"max_new_tokens must be an int >= 0, got -2"),
+        ({"top_k": 0}, r"top_k must be a positive int, got 0"),
+        ({"idx": torch.tensor([1, 2])}, r"expected idx of shape \(B, T\)"),
+        ({"idx": torch.zeros(2, 0, dtype=torch.long)}, r"idx has sequence length 0"),
+    ],
+)
+def test_generate_errors(kw, match):
+    args = {"idx": tokens(1, 3), "max_new_tokens": 2, **kw}
+    with pytest.raises(ValueError, match=match):
+        generate(tiny_lm("rnn"), **args)
+
+
+def test_lm_input_errors():
+    model = tiny_lm("rnn")
+    with pytest.raises(ValueError, match=r"token ids \(torch.long\), got dtype torch.float32"):
+        model(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"outside \[0, V=17\): min 0, max 17"):
+        model(torch.tensor([[0, 17]]))
+    with pytest.raises(
+        ValueError, match=r"expected idx of shape \(B, T\) \(2 dims\), got shape \(3,\)"
+    ):
+        model(torch.tensor([1, 2, 3]))
+    with pytest.raises(
+        ValueError,
+        match=r"expected targets of the same shape as idx \(B, T\) = \(2, 3\), got \(2, 4\)",
+    ):
+        model(tokens(2, 3), tokens(2, 4))
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"cell": "lstmx"}, r"unknown cell 'lstmx'; valid: 'rnn', 'lstm', 'gru'"),
+        ({"impl": "cuda"}, r"unknown impl 'cuda'; valid: 'scratch', 'fused'"),
+        ({"vocab_size": 0}, r"vocab_size must be a positive int, got 0"),
+        ({"hidden": -3}, r"hidden must be a positive int, got -3"),
+        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), got 1.0"),
+        ({"cell_options": {"bidirectional": True}}, r"cannot be bidirectional"),
+        ({"cell_options": {"peephole": True}}, r"impl='fused' \(torch.nn.LSTM\) has no peephole"),
+    ],
+)
+def test_config_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        RecurrentLM(RecurrentLMConfig(**{"vocab_size": V, **kw}))
+
+
+def test_build_lm():
+    for arch, cls in [("rnn", nn.RNN), ("lstm", nn.LSTM), ("gru", nn.GRU)]:
+        model = build_lm(arch, V, n_embd=E, hidden=H)
+        assert isinstance(model, RecurrentLM) and isinstance(model.rnn, cls)
+    peep = build_lm("lstm", V, impl="scratch", cell_options={"peephole": True})
+    assert peep.rnn.peephole
+    with pytest.raises(
+        ValueError, match=r"unknown arch 'mamba'; valid: 'rnn', 'lstm', 'gru', 'gpt'"
+    ):
+        build_lm("mamba", V)
+    with pytest.raises(
+        ValueError, match=r"unknown option\(s\) block_size, n_head for arch 'lstm'; valid: n_embd"
+    ):
+        build_lm("lstm", V, n_head=4, block_size=64)
+    with pytest.raises(ValueError, match=r"arch 'gru' sets the cell; do not pass cell='lstm'"):
+        build_lm("gru", V, cell="lstm")
+
+
+def test_build_lm_gpt():
+    transformer = pytest.importorskip("seqlab.models.transformer")
+    gpt = build_lm("gpt", V, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    assert isinstance(gpt, transformer.GPT)
+    assert generate(gpt, tokens(2, 3), 9, generator=torch.Generator().manual_seed(0)).shape == (
+        2,
+        12,
+    )
+    assert 0 < flops_per_token(gpt) < flops_per_token(gpt, training=True)
+
+
+def lstm_layer_params(C, H):
+    return 4 * (H * C + H * H + 2 * H)
+
+
+@pytest.mark.parametrize("impl", ["fused", "scratch"])
+def test_count_params_closed_forms(impl):
+    C, Hh = 5, 7
+    assert count_params(make_recurrent("rnn", C, Hh, impl=impl)) == Hh * C + Hh * Hh + 2 * Hh
+    assert count_params(make_recurrent("gru", C, Hh, impl=impl)) == 3 * (Hh * C + Hh * Hh + 2 * Hh)
+    two_layers = make_recurrent("lstm", C, Hh, 2, impl=impl)
+    assert count_params(two_layers) == lstm_layer_params(C, Hh) + lstm_layer_params(Hh, Hh)
+    bi = make_recurrent("lstm", C, Hh, 2, impl=impl, bidirectional=True)
+    assert count_params(bi) == 2 * (lstm_layer_params(C, Hh) + lstm_layer_params(2 * Hh, Hh))
+    model = tiny_lm("lstm", impl)
+    n_body = lstm_layer_params(E, H) + H * V + V  # recurrent layer + head
+    assert count_params(model) == V * E + n_body
+    assert count_params(model, exclude_embeddings=True) == n_body
+    # forward FLOPs: 2 per weight of W_ih (4H x E), W_hh (4H x H) and the head (V x H)
+    assert flops_per_token(model) == 2 * (4 * H * E + 4 * H * H + V * H)
+    assert flops_per_token(model, training=True) == 3 * flops_per_token(model)
+
+
+def test_peephole_adds_3h_per_layer_and_direction():
+    plain = make_recurrent("lstm", 5, 7, 2, bidirectional=True)
+    peep = make_recurrent("lstm", 5, 7, 2, bidirectional=True, peephole=True)
+    assert count_params(peep) - count_params(plain) == 2 * 2 * 3 * 7
+
+
+def test_flops_per_token_prefers_the_models_own_and_adds_attention_for_gpt_configs():
+    class Own(nn.Linear):
+        def flops_per_token(self, training=False):
+            return 126 if training else 42
+
+    assert flops_per_token(Own(3, 3)) == 42
+    assert flops_per_token(Own(3, 3), training=True) == 126
+
+    @dataclass
+    class Cfg:
+        n_layer: int = 2
+        n_embd: int = 4
+        block_size: int = 8
+
+    class TinyGPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = Cfg()
+            self.wte = nn.Embedding(V, 4)
+            self.proj = nn.Linear(4, 4)
+            self.head = nn.Linear(4, V, bias=False)
+            self.head.weight = self.wte.weight  # tied: still a matmul per token
+
+    assert flops_per_token(TinyGPT()) == 2 * (4 * 4 + V * 4) + 2 * 2 * 8 * 4
+
+
+def test_forget_bias_init():
+    model = tiny_lm("lstm", "scratch", layers=2, forget_bias=1.0)
+    for k in (0, 1):
+        b_ih, b_hh = getattr(model.rnn, f"bias_ih_l{k}"), getattr(model.rnn, f"bias_hh_l{k}")
+        assert torch.all(b_ih[H : 2 * H] == 1.0) and torch.all(b_hh[H : 2 * H] == 0.0)
+    fused = init_forget_bias(nn.LSTM(3, 4), 2.0)  # the same names work on torch.nn.LSTM
+    assert torch.all(fused.bias_ih_l0[4:8] + fused.bias_hh_l0[4:8] == 2.0)
+    untouched = tiny_lm("lstm", forget_bias=None)
+    assert not torch.all(untouched.rnn.bias_ih_l0[H : 2 * H] == 1.0)
