@@ -53,7 +53,6 @@ def configure_plotly() -> str:
     """Pick Plotly's renderer for the context; return its name."""
     import plotly.io as pio
 
-    pio.templates.default = "plotly_white"
     if in_book_build():
         _register_book_renderer()
         pio.renderers.default = BOOK_RENDERER
@@ -65,10 +64,10 @@ def setup(seed: int = 0, quiet: bool = False) -> torch.device:
 
     Returns the device the chapter should use (CUDA, MPS or CPU).
     """
-    configure_plotly()
     from seqlab.viz import style
 
-    style.use_screen_theme()
+    style.use_screen_theme()  # colour-blind-safe Plotly template and matplotlib defaults
+    configure_plotly()
     seed_everything(seed)
     device = get_device()
     if not quiet:

@@ -1,0 +1,48 @@
+"""Figures and interactives: Plotly builders, ipywidgets UIs, static fallbacks, export.
+
+- :mod:`seqlab.viz.style`: palette, screen theme, ``paper_style`` for print figures.
+- :mod:`seqlab.viz.interactive`: :class:`Interactive`, one object for live/static/headless.
+- :mod:`seqlab.viz.plots`: Plotly line, heatmap and bar builders.
+- :mod:`seqlab.viz.export`: the figure registry, PDF/SVG/PNG export, ``figures.tex``,
+  ``plotly_to_matplotlib``; builders in :mod:`seqlab.viz.paper`.
+"""
+
+from seqlab.viz.export import (
+    build_figure,
+    export_all,
+    export_figure,
+    plotly_to_matplotlib,
+    register_figure,
+    registered_figures,
+)
+from seqlab.viz.interactive import Interactive, State
+from seqlab.viz.plots import bar_figure, char_labels, heatmap_figure, line_figure
+from seqlab.viz.style import (
+    DIVERGING,
+    PALETTE,
+    SEQUENTIAL,
+    paper_rc,
+    paper_style,
+    use_screen_theme,
+)
+
+__all__ = [
+    "DIVERGING",
+    "PALETTE",
+    "SEQUENTIAL",
+    "Interactive",
+    "State",
+    "bar_figure",
+    "build_figure",
+    "char_labels",
+    "export_all",
+    "export_figure",
+    "heatmap_figure",
+    "line_figure",
+    "paper_rc",
+    "paper_style",
+    "plotly_to_matplotlib",
+    "register_figure",
+    "registered_figures",
+    "use_screen_theme",
+]
