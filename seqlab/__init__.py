@@ -7,4 +7,11 @@ Chapters import what they need from the submodules: ``seqlab.device``, ``seqlab.
 from seqlab.device import by_profile, get_device, get_profile, provenance, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["by_profile", "get_device", "get_profile", "provenance", "seed_everything", "__version__"]
+__all__ = [
+    "by_profile",
+    "get_device",
+    "get_profile",
+    "provenance",
+    "seed_everything",
+    "__version__",
+]

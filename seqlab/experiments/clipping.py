@@ -1,0 +1,201 @@
+"""Exploding gradients in training, and gradient clipping (Pascanu, Mikolov & Bengio 2013).
+
+A char-level RNN language model starts with its recurrent matrix W_hh rescaled to spectral
+radius ``rho`` (:func:`set_spectral_radius`). With ``rho`` > 1 and a ReLU, nothing saturates:
+the hidden state and the gradient grow like ``rho^k`` over the sequence. Clipping rescales the
+whole gradient g when its norm exceeds a threshold c::
+
+    g <- g * min(1, c / ||g||)         (torch.nn.utils.clip_grad_norm_)
+
+:func:`clipping_run` trains one model and records, per step, the loss and the gradient norm
+*before* clipping; :func:`clipping_experiment` runs several optimiser/threshold settings from
+the same initial weights and stacks their histories.
+
+Why a loop of its own rather than :func:`seqlab.train.train`: the experiment needs two things
+that loop does not offer (yet): plain SGD, whose step is proportional to the gradient (the
+setting of Pascanu et al.; AdamW divides each step by a running gradient scale), and a run
+whose loss becomes NaN/inf must *stop and return its history* (that is the result), not raise.
+
+Letters: B batch, T block size, V vocabulary, E embedding, H hidden.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from seqlab.checks import check_choice, check_positive
+from seqlab.data.corpus import CharDataset
+from seqlab.device import by_profile
+from seqlab.models import RecurrentLM, RecurrentLMConfig
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+@dataclass
+class ClippingConfig:
+    """One run: the model, its initial spectral radius, the optimiser and the clip threshold.
+
+    ``max_norm=None`` means no clipping (the norm is still measured).
+    """
+
+    rho: float = 1.5
+    nonlinearity: str = "relu"
+    hidden: int = 64
+    n_embd: int = 32
+    batch_size: int = 16
+    block_size: int = 64
+    steps: int = 150
+    optimizer: str = "sgd"
+    lr: float = 0.2
+    max_norm: float | None = 1.0
+    seed: int = 0
+
+
+@torch.no_grad()
+def set_spectral_radius(weight: torch.Tensor, rho: float) -> torch.Tensor:
+    """Rescale the square matrix ``weight`` (H, H) in place so that max |eigenvalue| = ``rho``."""
+    if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
+        raise ValueError(f"expected a square matrix (H, H), got shape {tuple(weight.shape)}")
+    if not (math.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho must be a finite number > 0, got {rho!r}")
+    radius = torch.linalg.eigvals(weight.double()).abs().max().item()
+    return weight.mul_(rho / radius)
+
+
+def spectral_radius(weight: torch.Tensor) -> float:
+    """max |eigenvalue| of a square matrix."""
+    return torch.linalg.eigvals(weight.detach().double()).abs().max().item()
+
+
+def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
+    """A one-layer RNN language model (torch.nn.RNN inside) with W_hh at radius ``config.rho``."""
+    torch.manual_seed(config.seed)  # the same initial weights for every run of an experiment
+    model = RecurrentLM(
+        RecurrentLMConfig(
+            vocab_size=vocab_size,
+            cell="rnn",
+            n_embd=config.n_embd,
+            hidden=config.hidden,
+            cell_options={"nonlinearity": config.nonlinearity},
+        )
+    )
+    set_spectral_radius(model.rnn.weight_hh_l0, config.rho)
+    return model
+
+
+def _optimizer(model: torch.nn.Module, config: ClippingConfig) -> torch.optim.Optimizer:
+    check_choice(config.optimizer, OPTIMIZERS, "optimizer")
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+
+
+def clipping_run(
+    dataset: CharDataset,
+    config: ClippingConfig,
+    label: str | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> pd.DataFrame:
+    """Train one model; stop early if the loss becomes NaN/inf.
+
+    Inputs: ``dataset`` (its tokenizer sets V); ``config``; ``label`` names the progress bar.
+    Outputs: one row per step: step, loss (NaN on the step that diverged), grad_norm (before
+    clipping; inf/NaN once it overflows), clipped (bool), and the config's fields.
+    The batches depend only on ``config.seed``, so every run sees the same text.
+    """
+    check_positive(config.steps, "steps")
+    device = torch.device(device or "cpu")
+    model = make_model(dataset.tokenizer.vocab_size, config).to(device)
+    optimizer = _optimizer(model, config)
+    max_norm = config.max_norm if config.max_norm is not None else math.inf
+    g = torch.Generator().manual_seed(config.seed)
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(range(config.steps), desc=label or "train", disable=not progress)
+    for step in bar:
+        x, y = dataset.batch("train", config.batch_size, config.block_size, g, device)
+        _, loss = model(x, y)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            rows.append({"step": step, "loss": math.nan, "grad_norm": math.nan, "clipped": False})
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
+        optimizer.step()
+        rows.append(
+            {"step": step, "loss": loss_value, "grad_norm": norm, "clipped": norm > max_norm}
+        )
+        bar.set_postfix(loss=f"{loss_value:.3f}", grad_norm=f"{norm:.3g}", refresh=False)
+    bar.close()
+    history = pd.DataFrame(rows)
+    for key, value in asdict(config).items():
+        history[key] = value
+    return history
+
+
+def clipping_experiment(
+    dataset: CharDataset,
+    base: ClippingConfig,
+    runs: dict[str, dict[str, Any]],
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> pd.DataFrame:
+    """Several runs from the same initial weights and batches, each changing ``base``'s fields.
+
+    Inputs: ``runs`` = ``{label: {field: value}}``, e.g.
+    ``{"SGD": {"max_norm": None}, "SGD + clip": {"max_norm": 1.0}}``.
+    Outputs: the stacked histories with a column ``run`` (the label).
+    """
+    histories = []
+    for label, changes in runs.items():
+        h = clipping_run(dataset, replace(base, **changes), label, progress, device)
+        histories.append(h.assign(run=label))
+    return pd.concat(histories, ignore_index=True)
+
+
+def summarize(history: pd.DataFrame, last: int = 20) -> pd.DataFrame:
+    """One row per run: steps run, whether it diverged, final loss (the median over its last
+    ``last`` finite steps, robust to a spike), median and max gradient norm, and the fraction of
+    steps clipped."""
+    rows = []
+    for run, h in history.groupby("run", sort=False):
+        finite = h[h["loss"].map(math.isfinite)]
+        rows.append(
+            {
+                "run": run,
+                "steps": len(h),
+                "diverged": len(finite) < len(h),
+                "final_loss": finite["loss"].tail(last).median() if len(finite) else math.nan,
+                "median_grad_norm": finite["grad_norm"].median(),
+                "max_grad_norm": finite["grad_norm"].max(),
+                "clipped_frac": finite["clipped"].mean() if len(finite) else math.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("run")
+
+
+def clipping_setup() -> tuple[ClippingConfig, dict[str, dict[str, Any]]]:
+    """The RNN chapter's experiment for the current profile: a ReLU RNN LM with W_hh at
+    spectral radius 1.5, trained by SGD and by AdamW, each without and with clipping at 1.
+
+    Outputs: ``(base, runs)`` for :func:`clipping_experiment`.
+    """
+    base = ClippingConfig(
+        rho=1.5,
+        nonlinearity="relu",
+        steps=by_profile(smoke=25, standard=150, full=400),
+    )
+    runs: dict[str, dict[str, Any]] = {
+        "SGD": {"optimizer": "sgd", "lr": 0.2, "max_norm": None},
+        "SGD, clipped at 1": {"optimizer": "sgd", "lr": 0.2, "max_norm": 1.0},
+        "AdamW": {"optimizer": "adamw", "lr": 3e-3, "max_norm": None},
+        "AdamW, clipped at 1": {"optimizer": "adamw", "lr": 3e-3, "max_norm": 1.0},
+    }
+    return base, runs

@@ -1,0 +1,205 @@
+"""Sequence-to-sequence models: RNN encoder-decoders (with and without attention), the Transformer.
+
+Shape letters: B batch, S source length (T_in), T target length (T_out), E embedding, H hidden,
+L layers, V vocabulary.
+
+Every model here has the same interface:
+- ``forward(src (B, S), tgt_in (B, T), tgt_out (B, T) | None) -> (logits (B, T, V), loss | None)``
+  with teacher forcing: ``tgt_in`` is ``<bos> y_1 .. y_{T-1}``, ``tgt_out`` is ``y_1 .. y_T``;
+- ``encode(src) -> memory`` (a model-specific tuple) and ``decode(tgt_in, memory) -> logits``,
+  which ``greedy_decode`` uses to encode once and then extend the output token by token.
+
+``RNNSeq2Seq`` with ``attention="none"`` is the encoder-decoder of Sutskever et al. (2014): the
+decoder starts from the encoder's final state and sees nothing else of the source (the context
+bottleneck). With ``attention="additive"`` (Bahdanau et al., 2015) or ``"dot"`` / ``"general"``
+(Luong et al., 2015), every decoder state h_t looks at all encoder outputs: c_t = sum_j a_tj e_j,
+then h~_t = tanh(W_c [c_t; h_t]) predicts y_t. This is Luong's arrangement (attention after the
+recurrent step, no input feeding), which lets teacher forcing run the decoder in one
+``nn.GRU``/``nn.LSTM`` call; Bahdanau's original feeds c_t into the next recurrent step and needs a
+loop over t. ``TransformerSeq2Seq`` is ``seqlab.models.transformer.EncoderDecoder``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqlab.checks import check_choice, check_nonempty_time, check_positive, check_rank
+from seqlab.models.attention import AdditiveAttention, DotAttention, GeneralAttention
+from seqlab.models.transformer import EncoderDecoder
+
+__all__ = ["RNNSeq2Seq", "Seq2SeqConfig", "TransformerSeq2Seq", "greedy_decode"]
+
+TransformerSeq2Seq = EncoderDecoder  # the Transformer encoder-decoder, same interface
+
+CELLS = ("gru", "lstm")
+ATTENTIONS = ("none", "additive", "dot", "general")
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Sizes of an ``RNNSeq2Seq``. ``pad_id``: source padding (masked out of attention and of the
+    encoder's final state) and target padding (ignored by the loss); None = no padding."""
+
+    src_vocab: int
+    tgt_vocab: int
+    embed: int = 32
+    hidden: int = 64
+    layers: int = 1
+    cell: str = "gru"
+    attention: str = "none"
+    dropout: float = 0.0
+    pad_id: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("src_vocab", "tgt_vocab", "embed", "hidden", "layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be an int, got {value!r}")
+            setattr(self, name, int(value))  # e.g. a numpy integer
+            check_positive(int(value), name)
+        check_choice(self.cell, CELLS, "cell")
+        check_choice(self.attention, ATTENTIONS, "attention")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def _check_ids(ids: torch.Tensor, vocab: int, name: str) -> None:
+    check_rank(ids, 2, name, "(B, T) token ids")
+    check_nonempty_time(ids, name)
+    if ids.dtype not in (torch.long, torch.int32):
+        raise ValueError(f"expected {name} to hold integer token ids, got dtype {ids.dtype}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab:
+        raise ValueError(f"{name} holds ids in [{lo}, {hi}], outside the vocabulary 0..{vocab - 1}")
+
+
+class RNNSeq2Seq(nn.Module):
+    """GRU/LSTM encoder-decoder, with or without attention (see the module docstring).
+
+    memory = ``(enc_out (B, S, H), enc_state, src_mask (B, S) | None)``, where ``enc_state`` is
+    h (L, B, H) for a GRU, (h, c) for an LSTM.
+    """
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.config = c = config
+        rnn = nn.GRU if c.cell == "gru" else nn.LSTM
+        drop_between = c.dropout if c.layers > 1 else 0.0
+        self.src_emb = nn.Embedding(c.src_vocab, c.embed)
+        self.tgt_emb = nn.Embedding(c.tgt_vocab, c.embed)
+        self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
+        self.encoder = rnn(c.embed, c.hidden, c.layers, batch_first=True, dropout=drop_between)
+        self.decoder = rnn(c.embed, c.hidden, c.layers, batch_first=True, dropout=drop_between)
+        if c.attention == "none":
+            self.attn, self.combine = None, None
+        else:
+            self.attn = {
+                "additive": lambda: AdditiveAttention(c.hidden, c.hidden, c.hidden),
+                "dot": DotAttention,
+                "general": lambda: GeneralAttention(c.hidden, c.hidden),
+            }[c.attention]()
+            self.combine = nn.Linear(2 * c.hidden, c.hidden)  # W_c [c_t; h_t]
+        self.head = nn.Linear(c.hidden, c.tgt_vocab)
+
+    def encode(self, src: torch.Tensor) -> tuple:
+        """src (B, S) -> memory (enc_out (B, S, H), enc_state, src_mask (B, S) | None)."""
+        _check_ids(src, self.config.src_vocab, "src")
+        x = self.drop(self.src_emb(src))  # (B, S, E)
+        pad = self.config.pad_id
+        if pad is None:
+            out, state = self.encoder(x)  # (B, S, H), state
+            return out, state, None
+        mask = src != pad  # (B, S) True = real token
+        lengths = mask.sum(dim=1)
+        if (lengths == 0).any():
+            raise ValueError("a source sequence is all padding; need at least one real token")
+        # packing makes the final state the one after each sequence's last real token
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = self.encoder(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])  # (B, S, H)
+        return out, state, mask
+
+    def decode_with_attention(
+        self, tgt_in: torch.Tensor, memory: tuple
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Outputs: logits (B, T, V); alignment weights (B, T, S) (rows sum to 1) or None."""
+        _check_ids(tgt_in, self.config.tgt_vocab, "tgt_in")
+        enc_out, enc_state, src_mask = memory
+        if tgt_in.shape[0] != enc_out.shape[0]:
+            raise ValueError(
+                f"src and tgt_in batch sizes differ: {enc_out.shape[0]} vs {tgt_in.shape[0]}"
+            )
+        y = self.drop(self.tgt_emb(tgt_in))  # (B, T, E)
+        h, _ = self.decoder(y, enc_state)  # (B, T, H), starting from the encoder's final state
+        if self.attn is None:
+            return self.head(self.drop(h)), None  # (B, T, V)
+        context, weights = self.attn(h, enc_out, mask=src_mask)  # (B, T, H), (B, T, S)
+        h_tilde = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # (B, T, H)
+        return self.head(self.drop(h_tilde)), weights  # (B, T, V)
+
+    def decode(self, tgt_in: torch.Tensor, memory: tuple) -> torch.Tensor:
+        return self.decode_with_attention(tgt_in, memory)[0]  # (B, T, V)
+
+    def alignments(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Attention weights (B, T, S) of a teacher-forced pass (for alignment heatmaps)."""
+        if self.attn is None:
+            raise ValueError("this model has attention='none': no alignment weights")
+        return self.decode_with_attention(tgt_in, self.encode(src))[1]
+
+    def forward(
+        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Inputs: src (B, S), tgt_in (B, T), tgt_out (B, T) | None token ids.
+
+        Outputs: logits (B, T, V); loss (mean cross-entropy over non-pad targets) or None.
+        """
+        logits = self.decode(tgt_in, self.encode(src))  # (B, T, V)
+        if tgt_out is None:
+            return logits, None
+        if tgt_out.shape != tgt_in.shape:
+            raise ValueError(
+                f"expected tgt_out of shape {tuple(tgt_in.shape)} like tgt_in, got {tuple(tgt_out.shape)}"
+            )
+        ignore = -1 if self.config.pad_id is None else self.config.pad_id
+        loss = F.cross_entropy(
+            logits.reshape(-1, self.config.tgt_vocab), tgt_out.reshape(-1), ignore_index=ignore
+        )
+        return logits, loss
+
+
+@torch.no_grad()
+def greedy_decode(
+    model: nn.Module, src: torch.Tensor, max_len: int, bos: int, eos: int
+) -> torch.Tensor:
+    """Greedy decoding for any model with ``encode(src)`` and ``decode(tgt_in, memory)``.
+
+    Inputs: src (B, S); max_len: most tokens to generate; bos / eos: start and end token ids.
+    Outputs: (B, U) generated ids after ``<bos>``, U <= max_len; each row ends at its first
+    ``eos`` (included) and is filled with ``eos`` after it; decoding stops once every row has
+    produced ``eos``. The model runs in eval mode (its mode is restored afterwards).
+    """
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len <= 0:
+        raise ValueError(f"max_len must be an int > 0, got {max_len!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        memory = model.encode(src)
+        B = src.shape[0]
+        ys = torch.full((B, 1), bos, dtype=torch.long, device=src.device)  # (B, 1)
+        done = torch.zeros(B, dtype=torch.bool, device=src.device)
+        for _ in range(max_len):
+            logits = model.decode(ys, memory)[:, -1]  # (B, V) for the newest position
+            nxt = logits.argmax(dim=-1).masked_fill(done, eos)  # (B,)
+            ys = torch.cat([ys, nxt[:, None]], dim=1)  # (B, U + 1)
+            done |= nxt == eos
+            if bool(done.all()):
+                break
+    finally:
+        model.train(was_training)
+    return ys[:, 1:]  # (B, U)

@@ -1,0 +1,96 @@
+"""seqlab.viz.gradient_figures: the vanishing-gradient interactive and the clipping figure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from seqlab.viz.gradient_figures import (
+    clipping_figure,
+    gradient_flow_figure,
+    gradient_flow_interactive,
+    gradient_flow_state,
+    log_range,
+    per_step_factor,
+)
+
+
+def test_state_is_indexed_by_steps_back_and_carries_the_theory_line():
+    d = gradient_flow_state(rho=0.9, T=30, nonlinearity="tanh", hidden=16)
+    assert d["k"].tolist() == list(range(30))
+    assert d["measured"].shape == d["theory"].shape == (30,)
+    assert d["measured"][0] == pytest.approx(1.0)  # k = 0: dL/dh_T is the unit readout
+    np.testing.assert_allclose(d["theory"], 0.9 ** np.arange(30))
+    again = gradient_flow_state(rho=0.9, T=30, nonlinearity="tanh", hidden=16)
+    np.testing.assert_array_equal(d["measured"], again["measured"])
+
+
+@pytest.mark.parametrize("rho", [0.7, 1.0, 1.3])
+def test_linear_rnn_factor_matches_rho(rho):
+    d = gradient_flow_state(rho=rho, T=60, nonlinearity="linear", hidden=32)
+    assert d["factor"] == pytest.approx(rho, rel=0.03)
+
+
+def test_tanh_vanishes_even_above_one():
+    """The chapter's claim: with tanh the gradient shrinks per step even at rho = 1.5."""
+    assert gradient_flow_state(rho=1.5, T=100, nonlinearity="tanh")["factor"] < 1.0
+
+
+def test_per_step_factor_of_a_geometric_sequence_and_of_too_few_points():
+    k = np.arange(20)
+    assert per_step_factor(k, 0.5**k) == pytest.approx(0.5)
+    with_zeros = np.where(k > 10, 0.0, 2.0**k)  # float32 underflow shows up as zeros
+    assert per_step_factor(k, with_zeros) == pytest.approx(2.0)
+    assert math.isnan(per_step_factor(k, np.zeros(20)))
+
+
+def test_log_range_is_fixed_per_length_and_within_float32():
+    lo, hi = log_range(100)
+    assert lo <= 100 * math.log10(0.4) and hi >= 100 * math.log10(1.5)
+    assert log_range(1000) == [-45.0, 38.0]
+
+
+def test_figure_draws_measured_and_theory_on_a_log_axis():
+    d = gradient_flow_state(rho=1.2, T=40, nonlinearity="relu", hidden=16)
+    fig = gradient_flow_figure(d)
+    assert isinstance(fig, go.Figure) and len(fig.data) == 2
+    assert fig.layout.yaxis.type == "log"
+    assert "ρ = 1.2" in fig.layout.title.text and f"×{d['factor']:.3f}" in fig.layout.title.text
+
+
+def test_static_interactive_has_a_rho_slider_per_nonlinearity():
+    rhos = [0.8, 1.0, 1.2]
+    it = gradient_flow_interactive(rhos=rhos, lengths=[20, 40], static_T=20, hidden=8)
+    fig = it.static_figure()
+    assert len(fig.data) == 2 * len(rhos) * 3  # two traces per state, 3 nonlinearities
+    assert len(fig.layout.sliders) == 3 and len(fig.layout.sliders[0].steps) == len(rhos)
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == [
+        "f = tanh",
+        "f = relu",
+        "f = linear",
+    ]
+    assert sum(t.visible for t in fig.data) == 2  # one state shown at a time
+    live = it.make_figure(rho=1.2, T=40, nonlinearity="linear")  # live: any length
+    assert len(live.data[0].x) == 40
+
+
+def _history() -> pd.DataFrame:
+    ok = pd.DataFrame({"step": range(5), "loss": [4.0, 3.5, 3.0, 2.8, 2.7]})
+    ok = ok.assign(grad_norm=[50.0, 5.0, 0.5, 0.4, 0.3], max_norm=1.0, run="clipped")
+    bad = pd.DataFrame({"step": [0, 1], "loss": [40.0, math.nan], "grad_norm": [3e3, math.nan]})
+    bad = bad.assign(max_norm=None, run="plain")
+    return pd.concat([ok, bad], ignore_index=True)
+
+
+def test_clipping_figure_marks_divergence_and_threshold():
+    fig = clipping_figure(_history(), title="t")
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["clipped", "plain"]
+    crosses = [t for t in fig.data if t.mode == "markers"]
+    assert len(crosses) == 1 and list(crosses[0].y) == [40.0]
+    assert fig.layout.yaxis2.type == "log"
+    assert any(s.y0 == 1.0 for s in fig.layout.shapes)  # the clipping threshold
