@@ -39,7 +39,8 @@ $(STAMP): pyproject.toml | $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/b
 install: $(STAMP)  ## create the environment and install seqlab with its book and test extras
 
 book: $(STAMP)  ## execute every chapter (cached) and build the HTML book
-	SEQLAB_BOOK_BUILD=1 $(JB) build . --path-output $(BUILD)/book
+	@# Static pages get no progress bars (a widget bar would show frozen); Jupyter/Colab do.
+	SEQLAB_BOOK_BUILD=1 TQDM_DISABLE=1 $(JB) build . --path-output $(BUILD)/book
 	@echo "The book is at $(abspath $(BUILD)/book/_build/html/index.html)"
 
 lint: $(STAMP)  ## ruff: lint and format check
@@ -54,7 +55,7 @@ notebooks: $(STAMP)  ## execute every chapter with nbmake in the smoke profile
 
 book-test: $(STAMP)  ## build the book in the smoke profile with warnings as errors
 	rm -rf $(BUILD)/test
-	SEQLAB_PROFILE=smoke SEQLAB_BOOK_BUILD=1 $(JB) build . --path-output $(BUILD)/test -W -n --keep-going
+	SEQLAB_PROFILE=smoke SEQLAB_BOOK_BUILD=1 TQDM_DISABLE=1 $(JB) build . --path-output $(BUILD)/test -W -n --keep-going
 
 browser: $(STAMP)  ## open every built page in headless Chromium (needs book-test)
 	SEQLAB_BOOK_HTML=$(BUILD)/test/_build/html $(PYTHON) -m pytest tests -m "book or browser"

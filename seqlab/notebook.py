@@ -14,6 +14,7 @@ Where it runs decides how figures are emitted:
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
@@ -73,3 +74,17 @@ def setup(seed: int = 0, quiet: bool = False) -> torch.device:
     if not quiet:
         print(provenance_line(device))
     return device
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Paste a computed ``value`` into the chapter's prose as ``{glue:text}`name```.
+
+    Uses myst-nb's ``glue`` where it is installed (book builds); elsewhere (Colab, a plain
+    Jupyter) it does nothing, because the cell that computes the value prints it anyway.
+    NumPy and torch scalars are turned into Python numbers so that format specs work.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value.item() if hasattr(value, "item") else value, display=display)

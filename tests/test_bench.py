@@ -128,7 +128,7 @@ def test_seqlen_cli_prints_strict_json_last(capsys):
 # ----------------------------------------------------------------------------- lm
 
 TINY = ["--layers", "1", "--dim", "16", "--heads", "2", "--context", "8", "--batch", "2",
-        "--eval-batches", "1", "--no-peak"]  # fmt: skip
+        "--eval-batches", "1", "--final-eval-batches", "1", "--no-peak"]  # fmt: skip
 
 
 def _last_json(capsys) -> dict:
@@ -151,7 +151,8 @@ def test_lm_cli_three_steps_with_reference(capsys):
 def test_lm_target_loss_stops_early():
     # any loss is below 100: the first evaluation reaches the target and training stops
     cfg = LMBenchConfig(arch="gru", steps=50, eval_every=2, target_loss=100.0, layers=1, dim=16,
-                        context=8, batch=2, eval_batches=1, measure_peak=False)  # fmt: skip
+                        context=8, batch=2, eval_batches=1, final_eval_batches=1,
+                        measure_peak=False)  # fmt: skip
     result = bench.bench_lm(cfg, out=lambda line: None)
     assert result["ours"]["steps"] == 2
     hit = result["ours"]["reached"]

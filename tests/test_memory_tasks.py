@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -11,9 +13,15 @@ from seqlab.experiments.memory_tasks import (
     MemoryTaskConfig,
     baseline,
     delay_sweep,
+    equal_budget_copy_setup,
     evaluate,
+    find_run,
+    forget_bias_setup,
     make_batch,
+    reversal_setup,
     run_memory_task,
+    seed_study,
+    sweep_setup,
 )
 
 
@@ -94,3 +102,26 @@ def test_bad_config_is_named():
         MemoryTaskConfig(T=0)
     with pytest.raises(ValueError, match="T >= 2"):
         MemoryTaskConfig(task="adding", T=1)
+
+
+def test_seed_study_reuses_runs_from_a_sweep():
+    base = _config(steps=2)
+    sweep = delay_sweep(base, ["lstm"], [base.T])
+    study = seed_study(base, "forget_bias", [0.0, 1.0], [0], reuse=sweep)
+    assert study["reused"].tolist() == [False, True]  # b_f = 1, seed 0 is the sweep's run
+    assert study.loc[1, "score"] == sweep.loc[0, "score"]
+    assert find_run(sweep, replace(base, seed=5)) is None
+
+
+def test_setups_follow_the_profile(monkeypatch):
+    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
+    copy, delays = sweep_setup("copy")
+    assert copy.task == "copy" and delays == sorted(delays)
+    adding, _ = sweep_setup("adding")
+    assert adding.task == "adding"
+    fb, seeds = forget_bias_setup(7)
+    assert fb.cell == "lstm" and fb.hidden == 7 and len(seeds) >= 2
+    assert reversal_setup().task == "reversal"
+    assert equal_budget_copy_setup()[0].task == "copy"
+    with pytest.raises(ValueError, match="task"):
+        sweep_setup("reversal")

@@ -240,8 +240,8 @@ def sweep_setup(task: str) -> tuple[MemoryTaskConfig, list[int]]:
             n_copy=1,
             hidden=32,
             lr=1e-2,
-            steps=by_profile(smoke=60, standard=600, full=3000),
-            time_budget_s=by_profile(smoke=2.0, standard=6.0, full=120.0),
+            steps=by_profile(smoke=40, standard=600, full=3000),
+            time_budget_s=by_profile(smoke=1.0, standard=6.0, full=120.0),
         )
         delays = by_profile(smoke=[5, 10], standard=[10, 20, 50, 100], full=[10, 20, 50, 100, 200])
     else:
@@ -249,8 +249,8 @@ def sweep_setup(task: str) -> tuple[MemoryTaskConfig, list[int]]:
             task="adding",
             hidden=32,
             lr=1e-2,
-            steps=by_profile(smoke=60, standard=1200, full=5000),
-            time_budget_s=by_profile(smoke=2.0, standard=15.0, full=180.0),
+            steps=by_profile(smoke=40, standard=1200, full=5000),
+            time_budget_s=by_profile(smoke=1.0, standard=12.0, full=180.0),
         )
         delays = by_profile(smoke=[10, 20], standard=[25, 50, 100], full=[25, 50, 100, 200, 400])
     return base, delays
@@ -319,7 +319,7 @@ def reversal_setup() -> MemoryTaskConfig:
         lr=1e-2,
         T=by_profile(smoke=6, standard=10),
         steps=by_profile(smoke=60, standard=800, full=2000),
-        time_budget_s=by_profile(smoke=2.0, standard=10.0, full=60.0),
+        time_budget_s=by_profile(smoke=1.0, standard=10.0, full=60.0),
     )
 
 

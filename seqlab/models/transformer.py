@@ -443,8 +443,8 @@ class GPT(nn.Module):
             raise ValueError(
                 f"expected targets of shape {tuple(idx.shape)} like idx, got {tuple(targets.shape)}"
             )
-        V = self.config.vocab_size
-        loss = F.cross_entropy(logits.view(-1, V), targets.reshape(-1), ignore_index=-1)  # (B*T, V)
+        flat = logits.view(-1, self.config.vocab_size)  # (B*T, V)
+        loss = F.cross_entropy(flat, targets.reshape(-1).long(), ignore_index=-1)
         return logits, loss
 
     @torch.no_grad()

@@ -23,7 +23,6 @@ import plotly.graph_objects as go
 from seqlab.gradients import gradient_flow, theory_line
 from seqlab.viz.gradient_figures import RHOS, log_range, per_step_factor
 from seqlab.viz.interactive import Interactive
-from seqlab.viz.stable_interactive import StableInteractive
 from seqlab.viz.style import PALETTE
 
 #: choice label -> (cell, forget-gate bias)
@@ -112,7 +111,7 @@ def cell_gradient_interactive(
     def compute(cell: str, rho: float, T: int) -> dict[str, Any]:
         return cell_gradient_state(cell, rho, T, hidden=hidden)
 
-    return StableInteractive(
+    return Interactive(
         compute,
         cell_gradient_figure,
         {"cell": list(cells), "rho": list(rhos), "T": list(lengths)},

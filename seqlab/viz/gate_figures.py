@@ -21,7 +21,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 from seqlab.viz.interactive import Interactive
-from seqlab.viz.stable_interactive import StableInteractive
 from seqlab.viz.style import DIVERGING
 
 FIELD_LABELS: dict[str, str] = {
@@ -121,7 +120,9 @@ def text_heatmap_axes(ax, text: str, values: np.ndarray, field: str = "c", width
     z = np.full((R, W), np.nan)
     z[cells[:, 0], cells[:, 1]] = values
     lo, hi = value_range(field, values)
-    im = ax.imshow(z, cmap=DIVERGING, vmin=lo, vmax=hi, aspect="auto", interpolation="none")
+    im = ax.imshow(
+        z, cmap=DIVERGING, vmin=lo, vmax=hi, aspect="auto", interpolation="none", alpha=0.75
+    )
     for (r, c), ch in zip(cells, text, strict=True):
         if ch not in " \n":
             ax.text(c, r, ch, ha="center", va="center", fontsize=5, family="monospace")
@@ -155,7 +156,7 @@ def gate_interactive(
         title = f"unit {unit}{note}: {FIELD_LABELS[field]}"
         return text_heatmap_figure(text, values, field=field, title=title, width=width)
 
-    return StableInteractive(
+    return Interactive(
         compute,
         figure,
         {"unit": list(range(H)), "field": list(fields)},

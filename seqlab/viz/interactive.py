@@ -368,11 +368,33 @@ class Interactive:
         )
         heading = [widgets.HTML(f"<b>{html.escape(self.title)}</b>")] if self.title else []
         self._box = widgets.VBox([*heading, row, self._output])
-        self.redraw()
+        self._first_draw()
         return self._box
 
     def _on_change(self, _change: dict[str, Any]) -> None:
         self.redraw()
+
+    def _first_draw(self) -> None:
+        """Draw the first figure by setting the Output's ``outputs`` directly, without capture.
+
+        While a notebook executes under nbclient (nbmake, ``jupyter execute``, Jupyter Book),
+        a draw captured with ``with output:`` makes nbclient's stand-in for the Output widget
+        send comm messages back on the shell channel while it waits there for the cell's reply;
+        with two or more interactives in a notebook the reply was sometimes never seen and the
+        cell hung until its time-out (3 of 3 runs of a 12-interactive notebook; 0 of 3 with this
+        direct draw). Redraws after a control moves happen in a live frontend and do capture,
+        so an error shows inside the widget.
+        """
+        from IPython import get_ipython
+
+        self.current_figure = self.make_figure(**self.params)
+        shell = get_ipython()
+        if self._output is None or shell is None:  # no kernel: nothing to display into
+            return
+        data, metadata = shell.display_formatter.format(self.current_figure)
+        self._output.outputs = (
+            {"output_type": "display_data", "data": data, "metadata": metadata},
+        )
 
     def redraw(self) -> None:
         """Recompute (cached) and redraw the live figure at the controls' current position."""

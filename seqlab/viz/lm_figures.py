@@ -112,7 +112,7 @@ def temperature_interactive(
     tokenizer: CharTokenizer,
     prompt: str,
     temperatures: Sequence[float] = TEMPERATURES,
-    n_chars: int = 120,
+    n_chars: int = 80,
     seed: int = 0,
 ) -> Interactive:
     """The temperature slider: next-character distribution and a sample at each tau."""

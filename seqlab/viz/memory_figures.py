@@ -30,8 +30,7 @@ def _cell_name(cell: str) -> str:
 
 
 def _color(cell: str) -> str:
-    order = [c for c in CELL_ORDER]
-    return PALETTE[order.index(cell)] if cell in order else PALETTE[4]
+    return PALETTE[CELL_ORDER.index(cell)] if cell in CELL_ORDER else PALETTE[4]
 
 
 def delay_figure(

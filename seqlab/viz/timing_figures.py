@@ -19,7 +19,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from seqlab.viz.interactive import Interactive
-from seqlab.viz.stable_interactive import StableInteractive
 from seqlab.viz.style import PALETTE
 
 CELL_ORDER: tuple[str, ...] = ("rnn", "gru", "lstm")
@@ -87,7 +86,7 @@ def timing_interactive(
         note = f" ({notes[device]})" if notes and device in notes else ""
         return timing_figure(df, title=f"B = {batch}, H = {hidden}, on {device}{note}")
 
-    return StableInteractive(
+    return Interactive(
         compute,
         figure,
         {"batch": list(batches), "lengths_name": list(lengths), "device": list(devices)},

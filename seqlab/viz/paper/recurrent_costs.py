@@ -25,7 +25,7 @@ from seqlab.experiments.param_budget import (
 )
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.memory_figures import delay_figure, loss_curves_figure
-from seqlab.viz.paper.recurrent_memory import shakespeare
+from seqlab.viz.paper.recurrent_memory import shakespeare, tidy_log_x
 from seqlab.viz.style import PALETTE
 from seqlab.viz.timing_figures import timing_figure, timing_setup
 
@@ -54,7 +54,7 @@ def recurrent_param_counts(profile: str) -> Figure:
         ax.plot(H, counted, "o", mfc="none", color=PALETTE[i], markersize=4)
     ax.set(xscale="log", yscale="log", xlabel="hidden size $H$", ylabel="parameters")
     ax.legend()
-    return fig
+    return tidy_log_x(fig, H)
 
 
 @functools.lru_cache(maxsize=2)
@@ -92,12 +92,15 @@ def copy_equal_params(profile: str) -> Figure:
     sizes = equal_budget_sizes(
         lambda cell, H: recurrent_param_count(cell, base.vocab, H), "lstm", base.hidden, CELLS
     )
-    return plotly_to_matplotlib(delay_figure(delay_sweep(base, sizes, delays)))
+    fig = plotly_to_matplotlib(delay_figure(delay_sweep(base, sizes, delays)))
+    return tidy_log_x(fig, delays, "test accuracy")
 
 
 @register_figure(
     "recurrent_timing",
     chapter="gru",
+    width="page",
+    height_ratio=0.4,
     caption="Forward + backward time of one recurrent layer against the sequence length, "
     "fused \\texttt{torch.nn} (solid) vs a from-scratch loop over steps (dashed), on the machine "
     "that made the figure.",
@@ -112,6 +115,6 @@ def recurrent_timing(profile: str) -> Figure:
             lengths, batch=batch, hidden=sizes["hidden"], include_transformer=False,
             repeats=sizes["repeats"], progress=False,
         )  # fmt: skip
-    fig = plotly_to_matplotlib(timing_figure(df))
-    fig.axes[0].legend(fontsize="x-small", ncols=2)
+    fig = tidy_log_x(plotly_to_matplotlib(timing_figure(df)), lengths, "forward + backward (ms)")
+    fig.axes[0].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
