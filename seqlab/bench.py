@@ -564,16 +564,17 @@ class _Run:
     def train_s(self) -> float:
         return self.end - self.starts[0] if self.starts else 0.0
 
-    def tokens_per_s(self, skip: int) -> float:
-        """Median over WINDOW-step windows after the first ``skip`` steps (all steps if few)."""
-        t = [*self.starts, self.end]
+    def tokens_per_s(self, skip: int, upto: int | None = None) -> float:
+        """Median over WINDOW-step windows of steps ``skip..upto`` (all steps if too few)."""
+        upto = self.steps if upto is None else min(upto, self.steps)
+        t = [*self.starts[:upto], self.starts[upto] if upto < self.steps else self.end]
         first = -(-skip // WINDOW) * WINDOW
         rates = [
             WINDOW * self.tokens_per_step / (t[i + WINDOW] - t[i])
             for i in range(first, len(t) - WINDOW, WINDOW)
         ]
         if not rates:
-            return self.steps * self.tokens_per_step / max(self.train_s(), 1e-9)
+            return upto * self.tokens_per_step / max(t[-1] - t[0], 1e-9)
         return float(pd.Series(rates).median())
 
 
@@ -664,8 +665,9 @@ def _time_to_target(ours: dict, ref: dict | None) -> dict[str, float | None]:
     """Ours / reference training time to the target, two ways.
 
     ``time_to_target_ratio``: the measured training wall times (every load spike included).
-    ``time_to_target_ratio_robust``: steps to target x median step time of each run, which a
-    short burst of load on a shared machine does not move. If only ours reached the target,
+    ``time_to_target_ratio_robust``: steps to target x median step time of each run while the
+    two alternated (``paired_ms_per_step``), which a short burst of load on a shared machine
+    does not move. If only ours reached the target,
     the reference's whole run stands in for its time (``..._upper_bound`` keys: the true ratio
     is smaller).
     """
@@ -677,26 +679,29 @@ def _time_to_target(ours: dict, ref: dict | None) -> dict[str, float | None]:
     hit = ours["reached"]
     if hit is None or ref is None:
         return out
-    ours_robust = hit["step"] * ours["ms_per_step"]
+    ours_robust = hit["step"] * ours["paired_ms_per_step"]
     ref_hit = ref["reached"]
     if ref_hit is not None:
         out["time_to_target_ratio"] = hit["train_s"] / ref_hit["train_s"]
-        out["time_to_target_ratio_robust"] = ours_robust / (ref_hit["step"] * ref["ms_per_step"])
+        ref_robust = ref_hit["step"] * ref["paired_ms_per_step"]
+        out["time_to_target_ratio_robust"] = ours_robust / ref_robust
     else:
         out["time_to_target_ratio_upper_bound"] = hit["train_s"] / ref["train_s"]
-        out["time_to_target_ratio_robust_upper_bound"] = ours_robust / (
-            ref["steps"] * ref["ms_per_step"]
-        )
+        ref_robust = ref["steps"] * ref["paired_ms_per_step"]
+        out["time_to_target_ratio_robust_upper_bound"] = ours_robust / ref_robust
     return out
 
 
-def _summary(run: _Run, model: torch.nn.Module, sets: dict[str, list], skip: int, peak) -> dict:
+def _summary(
+    run: _Run, model: torch.nn.Module, sets: dict[str, list], skip: int, peak, paired: int
+) -> dict:
     from seqlab.models.lm import count_params
 
     n = count_params(model)
-    tps = run.tokens_per_s(skip)
+    tps, paired_tps = run.tokens_per_s(skip), run.tokens_per_s(skip, paired)
     return dict(
         params=n, steps=run.steps, tokens_per_s=tps, ms_per_step=1e3 * run.tokens_per_step / tps,
+        paired_tokens_per_s=paired_tps, paired_ms_per_step=1e3 * run.tokens_per_step / paired_tps,
         train_s=run.train_s(), eval_s=run.eval_s, train_loss=_mean_loss(model, sets["train"]),
         val_loss=run.evals[-1]["val_loss"] if run.evals else None,
         val_loss_final=_mean_loss(model, sets["final"]),
@@ -712,7 +717,8 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
     Inputs: an :class:`LMBenchConfig`; ``out`` receives the progress lines.
     Outputs: a dict (what the CLI prints as its last line): ``ours`` and ``reference`` (or
     None), each with params, steps, tokens_per_s (median over 10-step windows after the first
-    min(50, steps/5) steps), train_s (training wall time: evaluation and the other model's
+    min(50, steps/5) steps), paired_tokens_per_s (the same over the ``paired_steps`` that both
+    ran, alternating; ``speed_ratio`` is their ratio), train_s (training wall time: evaluation and the other model's
     turns excluded), eval_s, train_loss / val_loss (fixed batches), model_flops_per_s
     (6·N·tokens/s), mfu (that over ``matmul_peak_flops``), reached (step, train_s, with_eval_s,
     tokens at the first evaluation with val_loss <= target, or None) and evals; ``speed_ratio``
@@ -822,12 +828,17 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
         reference_turn()
 
     result: dict[str, Any] = dict(benchmark="lm", config=asdict(cfg), eval_every=eval_every)
-    result["ours"] = _summary(ours, model, sets, skip, peak)
+    # the steps both models ran, alternating: the like-for-like part of the two runs
+    paired = min(ours.steps, ref_run.steps) if ref_run is not None else ours.steps
+    result["paired_steps"] = paired
+    result["ours"] = _summary(ours, model, sets, skip, peak, paired)
     result["reference"] = (
-        _summary(ref_run, ref_model, ref_sets, skip, peak) if ref_run is not None else None
+        _summary(ref_run, ref_model, ref_sets, skip, peak, paired) if ref_run is not None else None
     )
     r = result["reference"]
-    result["speed_ratio"] = result["ours"]["tokens_per_s"] / r["tokens_per_s"] if r else None
+    result["speed_ratio"] = (
+        result["ours"]["paired_tokens_per_s"] / r["paired_tokens_per_s"] if r else None
+    )
     result.update(_time_to_target(result["ours"], r))
     result["eval_set"] = dict(split="val", batches=cfg.eval_batches, batch_size=cfg.eval_batch_size,
                               final_batches=cfg.final_eval_batches, context=cfg.context,
@@ -892,7 +903,10 @@ def _lm_table(result: dict[str, Any]) -> str:
             f"matmul peak ({result['peak_dtype']}, measured in this run): {peak:.1f} GFLOP/s"
         )
     if result["speed_ratio"] is not None:
-        lines.append(f"speed ratio seqlab / nanoGPT (tokens/s): {result['speed_ratio']:.2f}x")
+        lines.append(
+            f"speed ratio seqlab / nanoGPT (median tokens/s over the first {result['paired_steps']} "
+            f"steps, which ran alternating): {result['speed_ratio']:.2f}x"
+        )
     if result["config"]["target_loss"] is not None:
         key = "time_to_target_ratio"
         ratio, robust = result[key], result[key + "_robust"]

@@ -159,6 +159,25 @@ def test_lm_target_loss_stops_early():
     assert hit["step"] == 2 and 0 < hit["train_s"] <= hit["with_eval_s"]
 
 
+def test_run_throughput_windows_and_time_ratios():
+    run = bench._Run("x", tokens_per_step=100)
+    run.starts = [0.01 * i for i in range(40)] + [0.4 + 0.02 * i for i in range(40)]
+    run.end = 0.4 + 0.02 * 40
+    assert run.tokens_per_s(skip=0, upto=40) == pytest.approx(100 / 0.01)  # fast half only
+    assert run.tokens_per_s(skip=40) == pytest.approx(100 / 0.02)  # slow half only
+    assert run.train_s() == pytest.approx(1.2)
+    ours = dict(reached=dict(step=100, train_s=5.0), paired_ms_per_step=10.0)
+    ref = dict(reached=None, steps=400, train_s=20.0, paired_ms_per_step=10.0)
+    out = bench._time_to_target(ours, ref)
+    assert out["time_to_target_ratio"] is None
+    assert out["time_to_target_ratio_upper_bound"] == pytest.approx(0.25)
+    assert out["time_to_target_ratio_robust_upper_bound"] == pytest.approx(0.25)
+    ref["reached"] = dict(step=200, train_s=8.0)
+    out = bench._time_to_target(ours, ref)
+    assert out["time_to_target_ratio"] == pytest.approx(5 / 8)
+    assert out["time_to_target_ratio_robust"] == pytest.approx(0.5)
+
+
 def test_lm_unknown_arch_is_a_clear_error(capsys):
     with pytest.raises(SystemExit) as exc:
         bench.main(["lm", "--arch", "mamba", "--steps", "1"])
