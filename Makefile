@@ -67,7 +67,9 @@ figures: $(STAMP)  ## write every figure as PDF + SVG + PNG and figures.tex into
 
 bench: $(STAMP)  ## the benchmarks recorded in benchmarks/README.md
 	$(PYTHON) -m seqlab.bench seqlen
-	$(PYTHON) -m seqlab.bench lm --arch gpt --layers 4 --heads 4 --dim 128 --context 64 --batch 12 --steps 300 --reference
+	$(PYTHON) -m seqlab.bench lm --steps 300 --reference
+	$(PYTHON) -m seqlab.bench lm --steps 300 --reference --precision bf16
+	$(PYTHON) -m seqlab.bench lm --preset fast --reference
 
 clean:  ## remove builds, caches and the environment
 	rm -rf $(BUILD) figures .pytest_cache .ruff_cache $(VENV)

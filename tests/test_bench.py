@@ -185,6 +185,8 @@ def test_lm_unknown_arch_is_a_clear_error(capsys):
     assert "invalid choice: 'mamba'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown arch 'mamba'; valid: 'gpt'"):
         LMBenchConfig(arch="mamba")
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        LMBenchConfig(precision="fp8")
 
 
 def test_preset_fills_defaults_and_flags_win():
@@ -192,4 +194,4 @@ def test_preset_fills_defaults_and_flags_win():
     cfg = bench.lm_config_from_args(args)
     assert cfg.batch == 4
     assert cfg.target_loss == bench.PRESETS["fast"]["target_loss"]
-    assert cfg.lr == bench.PRESETS["fast"]["lr"]
+    assert cfg.lr == bench.PRESETS["fast"]["lr"] and cfg.precision == "best"
