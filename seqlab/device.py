@@ -25,6 +25,7 @@ import torch
 PROFILES: tuple[str, ...] = ("smoke", "standard", "full")
 PROFILE_ENV = "SEQLAB_PROFILE"
 CACHE_ENV = "SEQLAB_CACHE_DIR"
+BOOK_ENV = "SEQLAB_BOOK_BUILD"
 
 T = TypeVar("T")
 
@@ -79,6 +80,12 @@ def by_profile(*, smoke: T, standard: T, full: T | None = None) -> T:
     if profile == "full" and full is not None:
         return full
     return standard
+
+
+def in_book_build() -> bool:
+    """True while Jupyter Book executes the notebooks for the static HTML book
+    (``SEQLAB_BOOK_BUILD=1``, set by ``make book`` / ``make test``)."""
+    return os.environ.get(BOOK_ENV, "") not in ("", "0", "false", "False")
 
 
 def cache_dir(*parts: str) -> Path:

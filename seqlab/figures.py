@@ -2,8 +2,11 @@
 
 Writes ``DIR/NAME.pdf`` (vector), ``NAME.svg`` and ``NAME.png`` (300 dpi) for each registered
 figure, sized for a LaTeX column (3.3 in) or page (6.9 in), and ``DIR/figures.tex`` with one
-``figure``/``figure*`` block per figure. ``--list`` shows what is registered. Builders and the
-registry live in :mod:`seqlab.viz.export`; builder modules in ``seqlab/viz/paper/``.
+``figure``/``figure*`` block per figure. ``--list`` shows what is registered. The registry
+lives in :mod:`seqlab.viz.export`; each builder beside the Plotly figure it twins in
+``seqlab/viz/<topic>.py``. Builders get their numbers from the experiments
+(:mod:`seqlab.experiments`), whose results are cached on disk: what the book build already
+computed with the same config on this machine is drawn, not computed again.
 
 Examples::
 
@@ -16,6 +19,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # a command-line export never opens a window
+    os.environ.setdefault("TQDM_DISABLE", "1")  # no training progress bars between the paths
     written = export_all(
         args.out,
         names=[s.name for s in specs],

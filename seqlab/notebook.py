@@ -13,20 +13,15 @@ Where it runs decides how figures are emitted:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 
-from seqlab.device import get_device, provenance_line, seed_everything
+from seqlab.device import BOOK_ENV, get_device, in_book_build, provenance_line, seed_everything
+from seqlab.viz import style
 
-BOOK_ENV = "SEQLAB_BOOK_BUILD"
+__all__ = ["BOOK_ENV", "configure_plotly", "glue", "in_book_build", "setup"]
 BOOK_RENDERER = "seqlab_book"
-
-
-def in_book_build() -> bool:
-    """True while Jupyter Book executes the notebook for the static HTML book."""
-    return os.environ.get(BOOK_ENV, "") not in ("", "0", "false", "False")
 
 
 def _register_book_renderer() -> None:
@@ -65,8 +60,6 @@ def setup(seed: int = 0, quiet: bool = False) -> torch.device:
 
     Returns the device the chapter should use (CUDA, MPS or CPU).
     """
-    from seqlab.viz import style
-
     style.use_screen_theme()  # colour-blind-safe Plotly template and matplotlib defaults
     configure_plotly()
     seed_everything(seed)

@@ -1,8 +1,22 @@
-"""Experiments the chapters run: small functions that train or measure and return a DataFrame.
+"""The experiments the book runs: one function per experiment, one module per topic.
 
-One module per topic (``memory_tasks.py``: copy task and adding problem vs delay;
-``param_budget.py``: parameter counts and equal-budget sizes; ``char_lm.py``: char-level LM
-comparisons; ``unit_probes.py``: what single LSTM units track; ``recurrent_timing.py``: forward +
-backward time of recurrent layers). Sizes come from the caller, usually through
-``seqlab.device.by_profile``.
+Each experiment is a function ``name(config=None, *, device=None) -> Result``
+(:mod:`seqlab.experiments.results`). It sizes itself from a row of the size table
+(:mod:`seqlab.experiments.profiles`, one table per chapter, keyed by profile), trains or measures
+through :mod:`seqlab.train` and :mod:`seqlab.bench`, and returns its numbers, its config and its
+provenance, cached on disk by config, seqlab's version and source, torch and the device. The
+chapter, its interactive, its paper figure (:mod:`seqlab.viz`) and its test call that one
+function, so they show one run. The compute functions behind the interactives live here too.
+
+Topics: ``char_lm`` (char-level language models on Shakespeare), ``sampling`` (temperature),
+``context_window`` (effective context by gradient saliency), ``gradient_flow`` (vanishing and
+exploding gradients by cell), ``clipping`` (exploding gradients in training), ``unit_probes``
+(what single LSTM units track), ``memory_tasks`` (copy, adding and reversal against the delay),
+``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time);
+``cpu_threads`` (one CPU thread for small models).
 """
+
+from seqlab.experiments.profiles import P, config_for
+from seqlab.experiments.results import Result, SavedModel, clear_cache, experiment
+
+__all__ = ["P", "Result", "SavedModel", "clear_cache", "config_for", "experiment"]

@@ -1,128 +1,167 @@
-"""Char-level language models compared side by side on the Shakespeare corpus.
+"""Char-level language models on the Shakespeare corpus: the experiment of chapters 1-3.
 
-:func:`train_char_lm` trains one :class:`~seqlab.models.RecurrentLM` with
-:func:`seqlab.train.train` and records the validation loss every ``eval_every`` steps, always on
-the same held-out batches (a fixed generator), so the curves of different models are comparable
-point by point. :func:`compare_char_lms` does that for several cells at once, each with its own
-hidden size (e.g. equal parameter budgets from :mod:`seqlab.experiments.param_budget`) and the
-same step or wall-time budget, and returns the models, one long history table and a summary.
+:func:`char_lm` trains one :class:`~seqlab.models.RecurrentLM` per cell with
+:func:`seqlab.train.train` on the same batches and budget, and returns their histories, a
+summary and the trained models (cached: the chapter, its samples, the temperature slider, the
+context-window study, the gate probes and ``make figures`` share one training run). The cells
+other than ``config.reference`` get the hidden size of an equal parameter budget
+(:mod:`seqlab.experiments.param_budget`); a single cell is simply trained at ``hidden_size``.
 
-With a wall-time budget the learning rate is constant after a short warm-up: a cosine schedule
-would need the number of steps in advance, and the faster model would be decayed differently.
+The validation loss is measured every ``eval_interval`` steps on the same held-out batches (a
+fixed generator), so the curves of different models compare point by point. With a wall-time
+budget the learning rate is constant after warm-up: a cosine schedule would need the number of
+steps in advance, and the faster model would be decayed differently.
 
 Letters: B batch, T block size (context), V vocabulary, E embedding, H hidden.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
-from seqlab.data.corpus import CharDataset, evaluate_lm
-from seqlab.experiments.cpu_threads import cpu_threads, show_progress
-from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params, generate
+from seqlab.checks import check_choice
+from seqlab.data.corpus import CharDataset, evaluate_lm, load_shakespeare
+from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
+from seqlab.experiments.results import SavedModel, experiment
+from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
 from seqlab.train import TrainConfig, train
 
 
 @dataclass
-class CharLMSetup:
-    """What every model of a comparison shares: data sizes, optimiser, budget, evaluation.
+class CharLMConfig:
+    """Which models (``cells``, sized against ``reference`` at ``hidden_size``), the data,
+    optimiser and budget they share, and how they are evaluated.
 
-    ``steps`` caps the run; ``time_budget_s`` (if set) stops it on wall-clock time first.
+    ``max_iters`` caps a run; ``time_budget_s`` (if set) stops it on wall-clock time first.
     ``eval_iters`` batches of ``batch_size`` x ``block_size`` characters per evaluation.
-    ``cpu_threads``: torch threads while training on a CPU (see
-    :mod:`seqlab.experiments.cpu_threads`: one is faster for these small models; None: keep).
-    ``progress``: show the training loop's progress bar (default: yes, except in a book build,
-    where a bar would be frozen at its first state on the page).
+    ``cpu_threads``: torch threads while training on a CPU (one is faster for these small
+    models, :mod:`seqlab.experiments.cpu_threads`; None: keep torch's setting).
     """
 
+    cells: tuple[str, ...] = ("rnn",)
+    reference: str = "rnn"
+    hidden_size: int = 256
     n_embd: int = 32
     batch_size: int = 32
     block_size: int = 64
-    steps: int = 1000
+    max_iters: int = 1000
     time_budget_s: float | None = None
-    lr: float = 3e-3
-    warmup_steps: int = 20
-    eval_every: int = 50
+    learning_rate: float = 3e-3
+    warmup_iters: int = 20
+    eval_interval: int = 50
     eval_iters: int = 4
     seed: int = 0
     cpu_threads: int | None = 1
-    progress: bool = field(default_factory=show_progress)
+
+    def __post_init__(self) -> None:
+        for cell in (*self.cells, self.reference):
+            check_choice(cell, tuple(GATES), "cell")
+
+
+@functools.lru_cache(maxsize=1)
+def shakespeare() -> CharDataset:
+    """The corpus as a dataset, 90 % train / 10 % validation (cached: encoding 4.8 M characters
+    takes a second or two)."""
+    return CharDataset(load_shakespeare())
+
+
+def unigram_entropy(text: str) -> float:
+    """Entropy (nats per character) of the character frequencies of ``text``: the loss of the
+    best model that ignores context."""
+    _, counts = np.unique(
+        np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_counts=True
+    )
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def reference_losses(dataset: CharDataset, n_chars: int = 1_000_000) -> dict[str, float]:
+    """Losses without learning: a uniform guess (ln V) and the unigram entropy of the first
+    ``n_chars`` training characters (nats per character)."""
+    text = dataset.tokenizer.decode(dataset.split("train")[:n_chars])
+    return {"uniform": math.log(dataset.tokenizer.vocab_size), "unigram": unigram_entropy(text)}
+
+
+def hidden_sizes(config: CharLMConfig, vocab_size: int) -> dict[str, int]:
+    """``{cell: H}``: ``hidden_size`` for the reference cell, an equal parameter budget for the
+    others."""
+    count = lambda cell, H: lm_param_count(cell, vocab_size, config.n_embd, H)  # noqa: E731
+    return equal_budget_sizes(count, config.reference, config.hidden_size, config.cells)
 
 
 def train_char_lm(
     dataset: CharDataset,
     cell: str,
-    hidden: int,
-    setup: CharLMSetup,
+    hidden_size: int,
+    config: CharLMConfig,
     device: torch.device | str | None = None,
+    progress: bool = False,
 ) -> tuple[RecurrentLM, pd.DataFrame]:
     """Train one char-level LM; return ``(model, history)``.
 
     Outputs: ``history`` is :func:`seqlab.train.train`'s table (step, time_s, loss, ...) with
-    ``train_loss``/``val_loss`` on the evaluated steps, plus columns ``cell``, ``hidden``,
-    ``params``. The first row is an evaluation before training (step -1, time 0).
+    ``train_loss``/``val_loss`` on the evaluated steps, plus columns ``cell``, ``hidden_size``,
+    ``n_params``. The first row is an evaluation before training (step -1, time 0).
     """
     device = torch.device(device or "cpu")
-    torch.manual_seed(setup.seed)  # same initial-weight stream for every cell
-    config = RecurrentLMConfig(
-        vocab_size=dataset.tokenizer.vocab_size, cell=cell, n_embd=setup.n_embd, hidden=hidden
+    torch.manual_seed(config.seed)  # same initial-weight stream for every cell
+    model_config = RecurrentLMConfig(
+        vocab_size=dataset.tokenizer.vocab_size, cell=cell, n_embd=config.n_embd, hidden=hidden_size
     )
-    model = RecurrentLM(config).to(device)
-    g = torch.Generator().manual_seed(setup.seed)
+    model = RecurrentLM(model_config).to(device)
+    g = torch.Generator().manual_seed(config.seed)
 
     def get_batch(step: int):
-        return dataset.batch("train", setup.batch_size, setup.block_size, g, device)
+        return dataset.batch("train", config.batch_size, config.block_size, g, device)
 
     def eval_fn(m: torch.nn.Module) -> dict[str, float]:
         fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return evaluate_lm(m, dataset, setup.batch_size, setup.block_size, setup.eval_iters, fixed)
+        return evaluate_lm(
+            m, dataset, config.batch_size, config.block_size, config.eval_iters, fixed
+        )
 
-    timed = setup.time_budget_s is not None
+    timed = config.time_budget_s is not None
     train_config = TrainConfig(
-        steps=setup.steps,
-        time_budget_s=setup.time_budget_s,
-        lr=setup.lr,
-        min_lr=setup.lr if timed else None,  # constant lr under a wall-time budget
-        warmup_steps=setup.warmup_steps,
-        eval_every=setup.eval_every,
+        steps=config.max_iters,
+        time_budget_s=config.time_budget_s,
+        lr=config.learning_rate,
+        min_lr=config.learning_rate if timed else None,  # constant lr under a wall-time budget
+        warmup_steps=config.warmup_iters,
+        eval_every=config.eval_interval,
         log_every=10,
-        seed=setup.seed,
-        progress=setup.progress,
+        seed=config.seed,
+        progress=progress,
     )
-    with cpu_threads(setup.cpu_threads, device):
+    with cpu_threads(config.cpu_threads, device):
         start = {"step": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
         history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
     history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
-    history["cell"], history["hidden"], history["params"] = cell, hidden, count_params(model)
+    history["cell"], history["hidden_size"], history["n_params"] = (
+        cell,
+        hidden_size,
+        count_params(model),
+    )
     return model, history
 
 
-def compare_char_lms(
-    dataset: CharDataset,
-    sizes: dict[str, int],
-    setup: CharLMSetup,
-    device: torch.device | str | None = None,
-) -> tuple[dict[str, RecurrentLM], pd.DataFrame, pd.DataFrame]:
-    """Train one LM per ``{cell: hidden}`` with the same ``setup``.
-
-    Outputs: ``(models, history, summary)``: ``history`` stacks every run's table (column
-    ``cell``); ``summary`` has one row per cell: hidden, params, steps, train_s, tokens_per_s
-    (median over the run), the last val_loss and train_loss.
-    """
-    models, histories, rows = {}, [], []
-    for cell, hidden in sizes.items():
-        model, h = train_char_lm(dataset, cell, hidden, setup, device)
-        models[cell] = model
-        histories.append(h)
+def summarize(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: hidden_size, n_params, steps, train_s, tokens_per_s (median over the
+    run), the last val_loss and train_loss."""
+    rows = []
+    for cell, h in history.groupby("cell", sort=False):
         evaluated = h.dropna(subset=["val_loss"])
         rows.append(
             {
                 "cell": cell,
-                "hidden": hidden,
-                "params": int(h["params"].iloc[0]),
+                "hidden_size": int(h["hidden_size"].iloc[0]),
+                "n_params": int(h["n_params"].iloc[0]),
                 "steps": int(h["step"].max()) + 1,
                 "train_s": float(h["time_s"].max()),
                 "tokens_per_s": float(h["tokens_per_s"].median()),
@@ -130,59 +169,28 @@ def compare_char_lms(
                 "train_loss": float(evaluated["train_loss"].iloc[-1]),
             }
         )
-    return models, pd.concat(histories, ignore_index=True), pd.DataFrame(rows).set_index("cell")
+    return pd.DataFrame(rows).set_index("cell")
 
 
-def sample_text(
-    model: RecurrentLM,
-    dataset: CharDataset,
-    prompt: str = "\n",
-    n_chars: int = 200,
-    temperature: float = 0.8,
-    seed: int = 0,
-) -> str:
-    """``n_chars`` sampled after ``prompt`` (same seed -> same text), prompt included."""
-    device = next(model.parameters()).device
-    idx = dataset.tokenizer.encode(prompt)[None].to(device)  # (1, T0)
-    g = torch.Generator(device=device).manual_seed(seed)
-    with cpu_threads(1, device):  # one character at a time: tiny steps, one thread is fastest
-        out = generate(model, idx, n_chars, temperature=temperature, generator=g)  # (1, T0 + n)
-    return dataset.tokenizer.decode(out[0].cpu())
+@experiment("rnn.char_lm")
+def char_lm(config: CharLMConfig, device: torch.device, progress: bool) -> dict:
+    """Train one LM per cell of ``config`` on Shakespeare with the same batches and budget.
 
-
-def comparison_setup() -> tuple[int, CharLMSetup]:
-    """``(LSTM hidden size, setup)`` of the book's LSTM / GRU / RNN comparisons, by profile.
-
-    The other cells get the hidden size of an equal parameter budget
-    (:func:`seqlab.experiments.param_budget.equal_budget_sizes`).
+    Values: ``history`` (every run's table stacked, column ``cell``), ``summary`` (one row per
+    cell, see :func:`summarize`), ``hidden_sizes`` ``{cell: H}``, ``models`` ``{cell:
+    SavedModel}`` (``result.model(cell, device)`` rebuilds one).
     """
-    from seqlab.device import by_profile
-
-    hidden = by_profile(smoke=32, standard=128, full=256)
-    setup = CharLMSetup(
-        n_embd=32,
-        batch_size=32,
-        block_size=by_profile(smoke=32, standard=64, full=128),
-        steps=by_profile(smoke=40, standard=5000, full=20000),
-        time_budget_s=by_profile(smoke=2.0, standard=25.0, full=300.0),
-        lr=3e-3,
-        warmup_steps=by_profile(smoke=5, standard=20),
-        eval_every=by_profile(smoke=10, standard=50, full=200),
-        eval_iters=by_profile(smoke=2, standard=4, full=10),
-    )
-    return hidden, setup
-
-
-def equal_steps_setup() -> tuple[int, CharLMSetup]:
-    """Like :func:`comparison_setup`, but every model trains for the same number of steps (no
-    time budget, except a 2 s cap in the smoke profile): the GRU / LSTM / RNN comparison."""
-    from dataclasses import replace
-
-    from seqlab.device import by_profile
-
-    hidden, setup = comparison_setup()
-    return hidden, replace(
-        setup,
-        steps=by_profile(smoke=30, standard=300, full=4000),
-        time_budget_s=by_profile(smoke=2.0, standard=None, full=None),
-    )
+    dataset = shakespeare()
+    sizes = hidden_sizes(config, dataset.tokenizer.vocab_size)
+    models, histories = {}, []
+    for cell, hidden_size in sizes.items():
+        model, history = train_char_lm(dataset, cell, hidden_size, config, device, progress)
+        models[cell] = SavedModel.of(model)
+        histories.append(history)
+    history = pd.concat(histories, ignore_index=True)
+    return {
+        "history": history,
+        "summary": summarize(history),
+        "hidden_sizes": sizes,
+        "models": models,
+    }

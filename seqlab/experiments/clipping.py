@@ -9,7 +9,8 @@ whole gradient g when its norm exceeds a threshold c::
 
 :func:`clipping_run` trains one model and records, per step, the loss and the gradient norm
 *before* clipping; :func:`clipping_experiment` runs several optimiser/threshold settings from
-the same initial weights and stacks their histories.
+the same initial weights and stacks their histories; :func:`clipping` is the chapter's
+experiment (cached).
 
 Why a loop of its own rather than :func:`seqlab.train.train`: the experiment needs two things
 that loop does not offer (yet): plain SGD, whose step is proportional to the gradient (the
@@ -22,7 +23,7 @@ Letters: B batch, T block size, V vocabulary, E embedding, H hidden.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -31,8 +32,9 @@ from tqdm.auto import tqdm
 
 from seqlab.checks import check_choice, check_positive
 from seqlab.data.corpus import CharDataset
-from seqlab.device import by_profile
+from seqlab.experiments.char_lm import shakespeare
 from seqlab.experiments.cpu_threads import cpu_threads, show_progress
+from seqlab.experiments.results import experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -185,21 +187,28 @@ def summarize(history: pd.DataFrame, last: int = 20) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
-def clipping_setup() -> tuple[ClippingConfig, dict[str, dict[str, Any]]]:
-    """The RNN chapter's experiment for the current profile: a ReLU RNN LM with W_hh at
-    spectral radius 1.5, trained by SGD and by AdamW, each without and with clipping at 1.
+#: the chapter's runs: plain SGD and AdamW, each without and with clipping at 1
+RUNS: dict[str, dict[str, Any]] = {
+    "SGD": {"optimizer": "sgd", "lr": 0.2, "max_norm": None},
+    "SGD, clipped at 1": {"optimizer": "sgd", "lr": 0.2, "max_norm": 1.0},
+    "AdamW": {"optimizer": "adamw", "lr": 3e-3, "max_norm": None},
+    "AdamW, clipped at 1": {"optimizer": "adamw", "lr": 3e-3, "max_norm": 1.0},
+}
 
-    Outputs: ``(base, runs)`` for :func:`clipping_experiment`.
+
+@dataclass
+class ClippingStudyConfig:
+    """``base`` run and ``runs`` = ``{label: {field: value}}``, each changing ``base``."""
+
+    base: ClippingConfig = field(default_factory=ClippingConfig)
+    runs: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(RUNS))
+
+
+@experiment("rnn.clipping")
+def clipping(config: ClippingStudyConfig, device: torch.device, progress: bool) -> dict:
+    """A ReLU RNN LM with W_hh at spectral radius ``base.rho``, trained once per run.
+
+    Values: ``history`` (:func:`clipping_experiment`) and ``summary`` (:func:`summarize`).
     """
-    base = ClippingConfig(
-        rho=1.5,
-        nonlinearity="relu",
-        steps=by_profile(smoke=25, standard=150, full=400),
-    )
-    runs: dict[str, dict[str, Any]] = {
-        "SGD": {"optimizer": "sgd", "lr": 0.2, "max_norm": None},
-        "SGD, clipped at 1": {"optimizer": "sgd", "lr": 0.2, "max_norm": 1.0},
-        "AdamW": {"optimizer": "adamw", "lr": 3e-3, "max_norm": None},
-        "AdamW, clipped at 1": {"optimizer": "adamw", "lr": 3e-3, "max_norm": 1.0},
-    }
-    return base, runs
+    history = clipping_experiment(shakespeare(), config.base, config.runs, progress, device)
+    return {"history": history, "summary": summarize(history)}

@@ -8,6 +8,7 @@ the norm of the gradient of the top logit at the last position with respect to t
 embedding k positions earlier, averaged over many windows (:func:`seqlab.gradients.effective_context`
 does one batch). :func:`fit_context` fits ``s(k) ~ A exp(-k / ell)``: ``ell`` is the decay length
 in characters, ``ell ln 2`` the distance over which the influence halves.
+:func:`context_window` is the experiment: both, for a model of :func:`~seqlab.experiments.char_lm.char_lm`.
 
 Letters: B windows, T window length, k distance back (0 = the current character).
 """
@@ -15,6 +16,7 @@ Letters: B windows, T window length, k distance back (0 = the current character)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,21 @@ import torch
 
 from seqlab.checks import check_positive
 from seqlab.data.corpus import CharDataset
+from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
+from seqlab.experiments.results import experiment
 from seqlab.gradients import effective_context, fit_exponential_decay
+
+
+@dataclass
+class ContextWindowConfig:
+    """The model (``cell`` of the :func:`~seqlab.experiments.char_lm.char_lm` run ``char_lm``)
+    and how it is probed: ``n_windows`` validation windows of ``length`` characters."""
+
+    char_lm: CharLMConfig = field(default_factory=CharLMConfig)
+    cell: str = "rnn"
+    length: int = 128
+    n_windows: int = 64
+    seed: int = 0
 
 
 def context_saliency(
@@ -62,3 +78,16 @@ def fit_context(df: pd.DataFrame, k_min: int = 1) -> dict[str, float]:
         "half_life": decay_length * math.log(2),
         "k_1pct": float(below.iloc[0]) if len(below) else math.nan,
     }
+
+
+@experiment("rnn.context_window")
+def context_window(config: ContextWindowConfig, device: torch.device, progress: bool) -> dict:
+    """The effective context of a trained char-LM.
+
+    Values: ``saliency`` (:func:`context_saliency`'s table) and ``fit`` (:func:`fit_context`).
+    """
+    model = char_lm(config.char_lm, device=device, progress=progress).model(config.cell, device)
+    saliency = context_saliency(
+        model, shakespeare(), config.length, config.n_windows, seed=config.seed
+    )
+    return {"saliency": saliency, "fit": fit_context(saliency)}

@@ -14,10 +14,13 @@ previous value afterwards, so nothing outside the block changes. On a GPU it doe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+
+from seqlab.device import in_book_build
 
 
 @contextmanager
@@ -42,7 +45,7 @@ def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> 
 
 def show_progress() -> bool:
     """Whether training should draw a progress bar: yes, except while Jupyter Book executes the
-    notebook for the static HTML book (there the bar would be saved at its first state, 0 %)."""
-    from seqlab.notebook import in_book_build
-
-    return not in_book_build()
+    notebook for the static HTML book (there the bar would be saved at its first state, 0 %)
+    and where ``TQDM_DISABLE`` is set (``make figures``)."""
+    quiet = os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
+    return not (in_book_build() or quiet)

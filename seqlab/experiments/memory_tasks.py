@@ -11,7 +11,10 @@ Three tasks from :mod:`seqlab.data.tasks`, each with the score of a model that h
 
 :class:`MemoryModel` is a recurrent layer (``make_recurrent``) with a linear readout;
 :func:`run_memory_task` trains it with :func:`seqlab.train.train` and scores it on a fixed
-held-out set; :func:`delay_sweep` does that for several cells and delays.
+held-out set. The experiments (cached, so a run that two studies share trains once):
+:func:`memory_run` (one run), :func:`delay_sweep` (several cells at equal parameter budgets
+and several delays), :func:`seed_study` (one setting varied over seeds) and :func:`reversal`
+(left-to-right vs bidirectional).
 
 Letters: B batch, T delay (sequence length for "adding"/"reversal"), S = T + 2*n_copy the copy
 task's sequence length, C input features, H hidden, D directions, V symbols + blank + delimiter.
@@ -20,7 +23,6 @@ task's sequence length, C input features, H hidden, D directions, V symbols + bl
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -36,7 +38,9 @@ from seqlab.data.tasks import (
     copy_task,
     reversal_task,
 )
-from seqlab.experiments.cpu_threads import cpu_threads, show_progress
+from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.experiments.param_budget import equal_budget_sizes, recurrent_param_count
+from seqlab.experiments.results import experiment
 from seqlab.models import init_forget_bias, make_recurrent
 from seqlab.train import TrainConfig, train
 
@@ -49,18 +53,18 @@ class MemoryTaskConfig:
 
     ``forget_bias`` sets b_if + b_hf of an LSTM at initialisation (None: torch's uniform init);
     ``cell_options`` go to ``make_recurrent`` (``bidirectional``, ``peephole``, ...);
-    ``time_budget_s`` stops training early on wall-clock time (``steps`` is then an upper bound);
-    ``cpu_threads``: torch threads while training on a CPU (see :mod:`.cpu_threads`; None: keep);
-    ``progress``: show the training loop's progress bar (default: yes, except in a book build).
+    ``time_budget_s`` stops training early on wall-clock time (``max_iters`` is then an upper
+    bound); ``cpu_threads``: torch threads while training on a CPU (see :mod:`.cpu_threads`;
+    None: keep torch's setting).
     """
 
     task: str = "copy"
     cell: str = "lstm"
     T: int = 50
-    hidden: int = 32
-    steps: int = 500
+    hidden_size: int = 32
+    max_iters: int = 500
     batch_size: int = 64
-    lr: float = 1e-2
+    learning_rate: float = 1e-2
     time_budget_s: float | None = None
     n_symbols: int = 8
     n_copy: int = 3
@@ -70,11 +74,11 @@ class MemoryTaskConfig:
     eval_size: int = 1000
     seed: int = 0
     cpu_threads: int | None = 1
-    progress: bool = field(default_factory=show_progress)
 
     def __post_init__(self) -> None:
         check_choice(self.task, TASKS, "task")
-        for name in ("T", "hidden", "steps", "batch_size", "n_symbols", "n_copy", "eval_size"):
+        for name in ("T", "hidden_size", "max_iters", "batch_size", "n_symbols", "n_copy",
+                     "eval_size"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -116,10 +120,12 @@ class MemoryModel(nn.Module):
         self.task, self.vocab, self.n_copy = config.task, config.vocab, config.n_copy
         C = 2 if config.task == "adding" else config.vocab
         self.rnn = make_recurrent(
-            config.cell, C, config.hidden, impl=config.impl, **config.cell_options
+            config.cell, C, config.hidden_size, impl=config.impl, **config.cell_options
         )
         D = 2 if config.cell_options.get("bidirectional") else 1
-        self.head = nn.Linear(D * config.hidden, 1 if config.task == "adding" else config.vocab)
+        self.head = nn.Linear(
+            D * config.hidden_size, 1 if config.task == "adding" else config.vocab
+        )
         if config.cell == "lstm" and config.forget_bias is not None:
             init_forget_bias(self.rnn, config.forget_bias)
 
@@ -156,11 +162,11 @@ def evaluate(model: MemoryModel, x: torch.Tensor, y: torch.Tensor, chunk: int = 
 
 
 def run_memory_task(
-    config: MemoryTaskConfig, device: torch.device | str | None = None
+    config: MemoryTaskConfig, device: torch.device | str | None = None, progress: bool = False
 ) -> dict[str, Any]:
     """Train one model on one task and delay; score it on a fixed held-out set.
 
-    Outputs: a dict (one row of :func:`delay_sweep`'s table): the config's fields, ``params``,
+    Outputs: a dict (one row of :func:`delay_sweep`'s table): the config's fields, ``n_params``,
     ``steps_done``, ``train_s``, ``score`` (accuracy, or MSE for adding), ``baseline``,
     ``final_loss``, ``per_position`` (accuracy per output step, or None) and ``history``
     (the training loop's DataFrame).
@@ -176,24 +182,24 @@ def run_memory_task(
         return x.to(device), y.to(device)
 
     train_config = TrainConfig(
-        steps=config.steps,
+        steps=config.max_iters,
         time_budget_s=config.time_budget_s,
-        lr=config.lr,
+        lr=config.learning_rate,
         weight_decay=0.0,
         grad_clip=1.0,
         log_every=25,
         seed=config.seed,
-        progress=config.progress,
+        progress=progress,
     )
     with cpu_threads(config.cpu_threads, device):
         start = time.perf_counter()
         history = train(model, get_batch, train_config, device=device)
         train_s = time.perf_counter() - start
         result = evaluate(model, x_val.to(device), y_val.to(device))
-    row = {k: v for k, v in asdict(config).items() if k not in ("progress", "cell_options")}
+    row = {k: v for k, v in asdict(config).items() if k != "cell_options"}
     row.update(
         options=",".join(f"{k}={v}" for k, v in config.cell_options.items()) or "-",
-        params=sum(p.numel() for p in model.parameters()),
+        n_params=sum(p.numel() for p in model.parameters()),
         steps_done=len(history),
         train_s=train_s,
         score=result["score"],
@@ -205,127 +211,91 @@ def run_memory_task(
     return row
 
 
-def delay_sweep(
-    base: MemoryTaskConfig,
-    cells: dict[str, int] | Sequence[str],
-    delays: Sequence[int],
-    device: torch.device | str | None = None,
-) -> pd.DataFrame:
-    """Train every cell at every delay with ``base``'s settings; one row per run.
+@experiment()
+def memory_run(config: MemoryTaskConfig, device: torch.device, progress: bool) -> dict:
+    """One run of :func:`run_memory_task`, cached: the unit the studies below share.
 
-    ``cells``: a list of cell names (all at ``base.hidden``) or ``{cell: hidden}`` (e.g. equal
-    parameter budgets from :mod:`seqlab.experiments.param_budget`).
-    Outputs: DataFrame with the columns of :func:`run_memory_task`.
+    Values: the row of :func:`run_memory_task` (``score``, ``per_position``, ``history``, ...).
     """
-    sizes = cells if isinstance(cells, dict) else {c: base.hidden for c in cells}
+    return run_memory_task(config, device, progress)
+
+
+@dataclass
+class DelaySweepConfig:
+    """``task`` (the base run) for every cell at every delay; the cells other than
+    ``reference`` get the hidden size of its parameter budget at ``task.hidden_size``."""
+
+    task: MemoryTaskConfig = field(default_factory=MemoryTaskConfig)
+    cells: tuple[str, ...] = ("rnn", "lstm")
+    delays: tuple[int, ...] = (10, 20, 50)
+    reference: str = "lstm"
+
+    def hidden_sizes(self) -> dict[str, int]:
+        """``{cell: H}`` at equal parameter budgets (C inputs: one-hot symbols, or 2 for adding)."""
+        C = 2 if self.task.task == "adding" else self.task.vocab
+        count = lambda cell, H: recurrent_param_count(cell, C, H)  # noqa: E731
+        return equal_budget_sizes(count, self.reference, self.task.hidden_size, self.cells)
+
+
+@experiment("lstm.copy_sweep")
+def delay_sweep(config: DelaySweepConfig, device: torch.device, progress: bool) -> dict:
+    """Every cell at every delay, one :func:`memory_run` each (cached run by run).
+
+    Values: ``runs`` (one row per run, the columns of :func:`run_memory_task`) and
+    ``hidden_sizes`` ``{cell: H}``.
+    """
+    sizes = config.hidden_sizes()
     rows = []
-    for T in delays:
-        for cell, hidden in sizes.items():
-            rows.append(run_memory_task(replace(base, cell=cell, hidden=hidden, T=T), device))
-    return pd.DataFrame(rows)
+    for T in config.delays:
+        for cell, hidden_size in sizes.items():
+            run = replace(config.task, cell=cell, hidden_size=hidden_size, T=T)
+            rows.append(memory_run(run, device=device, progress=progress).values)
+    return {"runs": pd.DataFrame(rows), "hidden_sizes": sizes}
 
 
-def sweep_setup(task: str) -> tuple[MemoryTaskConfig, list[int]]:
-    """``(base config, delays)`` of the book's sweep of ``task`` for the current profile.
+@dataclass
+class SeedStudyConfig:
+    """``task`` with its field ``vary`` set to each of ``values``, for each of ``seeds``."""
 
-    One place for the sizes, so the chapter and the paper-figure builders run the same sweep.
-    Each run stops after ``steps`` or ``time_budget_s``, whichever comes first.
-    """
-    from seqlab.device import by_profile
-
-    check_choice(task, ("copy", "adding"), "task")
-    if task == "copy":
-        base = MemoryTaskConfig(
-            task="copy",
-            n_copy=1,
-            hidden=32,
-            lr=1e-2,
-            steps=by_profile(smoke=40, standard=600, full=3000),
-            time_budget_s=by_profile(smoke=1.0, standard=6.0, full=120.0),
-        )
-        delays = by_profile(smoke=[5, 10], standard=[10, 20, 50, 100], full=[10, 20, 50, 100, 200])
-    else:
-        base = MemoryTaskConfig(
-            task="adding",
-            hidden=32,
-            lr=1e-2,
-            steps=by_profile(smoke=40, standard=1200, full=5000),
-            time_budget_s=by_profile(smoke=1.0, standard=12.0, full=180.0),
-        )
-        delays = by_profile(smoke=[10, 20], standard=[25, 50, 100], full=[25, 50, 100, 200, 400])
-    return base, delays
+    task: MemoryTaskConfig = field(default_factory=MemoryTaskConfig)
+    vary: str = "forget_bias"
+    values: tuple[Any, ...] = (0.0, 1.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
 
 
-def find_run(runs: pd.DataFrame | None, config: MemoryTaskConfig) -> dict[str, Any] | None:
-    """The row of ``runs`` (a :func:`delay_sweep` table) trained with exactly ``config``, or None.
+@experiment("lstm.forget_bias")
+def seed_study(config: SeedStudyConfig, device: torch.device, progress: bool) -> dict:
+    """One :func:`memory_run` per value and seed (runs a sweep already made come from the cache).
 
-    Lets a later experiment reuse a run instead of training the same model twice.
-    """
-    if runs is None or runs.empty:
-        return None
-    fields = {k: v for k, v in asdict(config).items() if k not in ("progress", "cell_options")}
-    fields["options"] = ",".join(f"{k}={v}" for k, v in config.cell_options.items()) or "-"
-    match = pd.Series(True, index=runs.index)
-    for key, value in fields.items():
-        if key not in runs:
-            return None
-        column = runs[key]
-        match &= column.isna() if value is None else column.eq(value)
-    return runs[match].iloc[0].to_dict() if match.any() else None
-
-
-def seed_study(
-    base: MemoryTaskConfig,
-    field_name: str,
-    values: Sequence[Any],
-    seeds: Sequence[int],
-    reuse: pd.DataFrame | None = None,
-    device: torch.device | str | None = None,
-) -> pd.DataFrame:
-    """Train ``base`` with ``field_name`` set to each of ``values``, for each seed.
-
-    Runs already in ``reuse`` (same config) are taken from there, not trained again.
-    Outputs: DataFrame with columns ``field_name``, seed, score, steps_done, reused.
+    Values: ``runs`` with columns ``config.vary``, seed, score, steps_done, cached (True where
+    the run was loaded from the cache).
     """
     rows = []
-    for value in values:
-        for seed in seeds:
-            config = replace(base, **{field_name: value}, seed=seed)
-            row = find_run(reuse, config)
-            reused = row is not None
-            row = row if reused else run_memory_task(config, device)
-            rows.append({field_name: value, "seed": seed, "score": row["score"],
-                         "steps_done": row["steps_done"], "reused": reused})  # fmt: skip
-    return pd.DataFrame(rows)
+    for value in config.values:
+        for seed in config.seeds:
+            run = replace(config.task, **{config.vary: value}, seed=seed)
+            r = memory_run(run, device=device, progress=progress)
+            rows.append({config.vary: value, "seed": seed, "score": r["score"],
+                         "steps_done": r["steps_done"], "cached": r.cached})  # fmt: skip
+    return {"runs": pd.DataFrame(rows)}
 
 
-def forget_bias_setup(lstm_hidden: int) -> tuple[MemoryTaskConfig, list[int]]:
-    """``(LSTM copy config at one delay, seeds)`` of the book's forget-bias study, by profile."""
-    from seqlab.device import by_profile
+@dataclass
+class ReversalConfig:
+    """Sequence reversal with ``task``, once left to right and once bidirectional."""
 
-    base, _ = sweep_setup("copy")
-    config = replace(base, cell="lstm", hidden=lstm_hidden, T=by_profile(smoke=10, standard=20))
-    return config, by_profile(smoke=[0, 1], standard=[0, 1, 2])
+    task: MemoryTaskConfig = field(default_factory=lambda: MemoryTaskConfig(task="reversal"))
 
 
-def reversal_setup() -> MemoryTaskConfig:
-    """The LSTM on sequence reversal that the book runs left-to-right and bidirectional."""
-    from seqlab.device import by_profile
-
-    return MemoryTaskConfig(
-        task="reversal",
-        cell="lstm",
-        hidden=by_profile(smoke=32, standard=64),
-        lr=1e-2,
-        T=by_profile(smoke=6, standard=10),
-        steps=by_profile(smoke=60, standard=800, full=2000),
-        time_budget_s=by_profile(smoke=1.0, standard=10.0, full=60.0),
-    )
-
-
-def equal_budget_copy_setup() -> tuple[MemoryTaskConfig, list[int]]:
-    """``(base config, delays)`` of the GRU / LSTM / RNN copy comparison at equal parameters."""
-    from seqlab.device import by_profile
-
-    base, _ = sweep_setup("copy")
-    return base, by_profile(smoke=[10], standard=[20, 50], full=[50, 100, 200])
+@experiment("lstm.reversal")
+def reversal(config: ReversalConfig, device: torch.device, progress: bool) -> dict:
+    """Values: ``runs`` ``{"left-to-right": row, "bidirectional": row}`` (rows of
+    :func:`run_memory_task`) and ``chance`` (1 / n_symbols)."""
+    variants = {"left-to-right": {}, "bidirectional": {"bidirectional": True}}
+    runs = {
+        name: memory_run(
+            replace(config.task, cell_options=options), device=device, progress=progress
+        ).values
+        for name, options in variants.items()
+    }
+    return {"runs": runs, "chance": 1 / config.task.n_symbols}

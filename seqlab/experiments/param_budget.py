@@ -10,14 +10,18 @@ The LSTM's optional peepholes add 3*H per layer and direction.
 
 To compare cells "at equal parameters", :func:`hidden_for_budget` finds the hidden size whose
 count comes closest to a target. A GRU then gets about sqrt(4/3) and an RNN about 2 times the
-hidden size of an LSTM of the same budget (when H*H dominates).
+hidden size of an LSTM of the same budget (when H*H dominates). :func:`param_counts` checks the
+formula against ``torch.nn`` over a range of hidden sizes.
 
 Letters: C input features, H hidden, G gates, L layers, D directions, V vocabulary, E embedding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import torch
 
 from seqlab.checks import check_choice
 
@@ -103,3 +107,23 @@ def equal_budget_sizes(
         else hidden_for_budget(lambda H, c=cell: count(c, H), budget)
         for cell in cells
     }
+
+
+def param_counts(
+    input_size: int = 32,
+    hidden_sizes: Sequence[int] = (16, 32, 64, 128, 256, 512),
+    cells: Sequence[str] = ("rnn", "gru", "lstm"),
+) -> pd.DataFrame:
+    """The formula beside ``model.parameters()`` of ``torch.nn.RNN/GRU/LSTM(input_size, H)``.
+
+    Outputs: one row per cell and H: cell, hidden_size, G, formula, counted.
+    """
+    modules = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
+    rows = []
+    for cell in cells:
+        for H in hidden_sizes:
+            counted = sum(p.numel() for p in modules[cell](input_size, H).parameters())
+            formula = recurrent_param_count(cell, input_size, H)
+            rows.append({"cell": cell, "hidden_size": H, "G": GATES[cell],
+                         "formula": formula, "counted": counted})  # fmt: skip
+    return pd.DataFrame(rows)

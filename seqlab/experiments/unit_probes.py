@@ -9,20 +9,26 @@ h (hidden state). A fused ``torch.nn.LSTM`` is first copied into our from-scratc
 the line, inside a speaker's name, inside a word, ...). :func:`unit_correlations` correlates
 every unit's trace with every feature (Pearson r), so the units that track something can be
 *found* rather than hoped for (as Karpathy, Johnson & Fei-Fei 2015 looked for them).
+:func:`unit_probe` is the experiment: all of it on the validation text, for the LSTM of a
+:func:`~seqlab.experiments.char_lm.char_lm` run.
 
 Letters: T characters, H hidden units, E embedding.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharTokenizer
+from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
 from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.experiments.results import experiment
 from seqlab.models import LSTM, RecurrentLM
 
 FIELDS: tuple[str, ...] = ("i", "f", "g", "o", "c", "h")
@@ -166,3 +172,42 @@ def best_units(correlations: pd.DataFrame, fields: tuple[str, ...] = ("c", "h"))
     idx = sub["r"].abs().groupby(sub["feature"]).idxmax()
     best = sub.loc[idx, ["feature", "field", "unit", "r"]]
     return best.reindex(best["r"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
+@dataclass
+class UnitProbeConfig:
+    """Probe the ``cell`` model of the :func:`~seqlab.experiments.char_lm.char_lm` run
+    ``char_lm`` on the first ``n_chars`` validation characters; keep the traces of a passage of
+    ``passage_chars`` that starts at the first speech after character ``passage_after``."""
+
+    char_lm: CharLMConfig = dataclasses.field(
+        default_factory=lambda: CharLMConfig(cells=("lstm",), reference="lstm")
+    )
+    cell: str = "lstm"
+    n_chars: int = 30_000
+    passage_chars: int = 600
+    passage_after: int = 1000
+
+
+@experiment("lstm.unit_probe")
+def unit_probe(config: UnitProbeConfig, device: torch.device, progress: bool) -> dict:
+    """Gate traces, feature correlations and the best unit per feature of a trained char-LSTM.
+
+    Values: ``correlations`` (:func:`unit_correlations`), ``best`` (:func:`best_units`),
+    ``text`` (the probed characters), ``passage`` (a passage of them that starts with a
+    speaker's name) and ``passage_trace`` (field -> (len(passage), H), from ``trace``).
+    """
+    model = char_lm(config.char_lm, device=device, progress=progress).model(config.cell, device)
+    data = shakespeare()
+    text = data.tokenizer.decode(data.split("val")[: config.n_chars])
+    trace = lstm_trace(model, data.tokenizer, text)
+    correlations = unit_correlations(trace, text_features(text))
+    start = text.index("\n\n", config.passage_after) + 2  # a speech begins with its speaker
+    passage = text[start : start + config.passage_chars]
+    return {
+        "correlations": correlations,
+        "best": best_units(correlations),
+        "text": text,
+        "passage": passage,
+        "passage_trace": {k: v[start : start + len(passage)] for k, v in trace.items()},
+    }

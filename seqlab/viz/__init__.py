@@ -1,10 +1,17 @@
-"""Figures and interactives: Plotly builders, ipywidgets UIs, static fallbacks, export.
+"""Figures and interactives. viz only draws: the numbers come from :mod:`seqlab.experiments`.
 
-- :mod:`seqlab.viz.style`: palette, screen theme, ``paper_style`` for print figures.
+Shared machinery:
+
+- :mod:`seqlab.viz.style`: palette, cell colours, screen theme, ``paper_style`` for print.
 - :mod:`seqlab.viz.interactive`: :class:`Interactive`, one object for live/static/headless.
 - :mod:`seqlab.viz.plots`: Plotly line, heatmap and bar builders.
 - :mod:`seqlab.viz.export`: the figure registry, PDF/SVG/PNG export, ``figures.tex``,
-  ``plotly_to_matplotlib``; builders in :mod:`seqlab.viz.paper`.
+  ``plotly_to_matplotlib``.
+
+One module per experiment topic, named like its :mod:`seqlab.experiments` module: the Plotly
+figure (and interactive) a chapter shows, its print twin and its ``register_figure``
+registration. ``char_lm``, ``sampling``, ``gradient_flow``, ``clipping``, ``unit_probes``,
+``memory_tasks``, ``param_budget``, ``timing``; ``positional`` and ``timeline`` (no experiment).
 """
 
 from seqlab.viz.export import (

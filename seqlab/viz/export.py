@@ -1,19 +1,22 @@
 """Paper figures: a registry of named builders, export to PDF/SVG/PNG, a ``figures.tex`` snippet.
 
 Every print figure is made by a named builder, a function ``(profile: str) -> Figure`` that
-computes or loads what it needs (sized by the execution profile) and draws with matplotlib::
+gets its numbers from the chapter's experiment (:mod:`seqlab.experiments`, cached: a figure of
+a run the book already made is drawn, not recomputed) and draws with matplotlib::
 
     from seqlab.viz.export import register_figure
 
-    @register_figure("pe_heatmap", chapter="transformer", width="column", caption="...")
-    def pe_heatmap(profile: str) -> Figure:
-        fig, ax = plt.subplots()        # already 3.3 in wide, LaTeX fonts: paper_style is active
+    @register_figure("copy_vs_delay", chapter="lstm", width="column", caption="...")
+    def copy_vs_delay(profile: str) -> Figure:
+        runs = delay_sweep("lstm.copy_sweep")["runs"]   # the chapter's row of the size table
+        fig = Figure()                  # already 3.3 in wide, LaTeX fonts: paper_style is active
         ...
         return fig
 
-Where builders live: one module per topic in ``seqlab/viz/paper/`` (e.g. ``paper/positional.py``).
-:func:`load_builders` imports every module of that package, so a new module is found without
-editing any list. A builder defined anywhere else (a notebook cell) registers when it runs.
+Where builders live: beside the Plotly figure they twin, in the topic's module of
+:mod:`seqlab.viz` (``viz/memory_tasks.py``, ...). :func:`load_builders` imports every module of
+that package, so a new module is found without editing any list. A builder defined anywhere
+else (a notebook cell) registers when it runs.
 
 :func:`build_figure` calls a builder inside :func:`~seqlab.viz.style.paper_style` for its width
 (3.3 in column, 6.9 in page) with ``SEQLAB_PROFILE`` set to the profile, so ``by_profile`` agrees.
@@ -42,10 +45,11 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
+from seqlab.device import PROFILE_ENV, PROFILES, get_profile
 from seqlab.viz.style import PALETTE, WIDTHS_IN, paper_style
 
 FORMATS = ("pdf", "svg", "png")
-PAPER_PACKAGE = "seqlab.viz.paper"
+BUILDER_PACKAGE = "seqlab.viz"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _METADATA = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {"Software": None}}
 
@@ -119,10 +123,10 @@ def _qualname(fn: Callable) -> str:
 
 
 def load_builders() -> None:
-    """Import every module of ``seqlab.viz.paper`` so their builders register."""
-    package = importlib.import_module(PAPER_PACKAGE)
+    """Import every module of ``seqlab.viz`` so their builders register."""
+    package = importlib.import_module(BUILDER_PACKAGE)
     for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{PAPER_PACKAGE}.{info.name}")
+        importlib.import_module(f"{BUILDER_PACKAGE}.{info.name}")
 
 
 def registered_figures(
@@ -146,8 +150,6 @@ def registered_figures(
 
 @contextmanager
 def _profile_env(profile: str) -> Iterator[None]:
-    from seqlab.device import PROFILE_ENV, PROFILES
-
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     old = os.environ.get(PROFILE_ENV)
@@ -174,8 +176,6 @@ def build_figure(name: str, profile: str | None = None) -> Figure:
     ``paper_style(...)`` too, or pass ``width=`` to :func:`export_figure` (:func:`export_all`
     does both). Raises ``ValueError`` if the builder made a figure of another width.
     """
-    from seqlab.device import get_profile
-
     spec = registered_figures([name])[0]
     profile = profile or get_profile()
     with _styled(spec, profile):
@@ -275,8 +275,6 @@ def export_all(
         ``{name: [paths]}``, plus the key ``"figures.tex"``.
     """
     import matplotlib.pyplot as plt
-
-    from seqlab.device import get_profile
 
     profile = profile or get_profile()
     out = Path(out_dir)

@@ -10,19 +10,12 @@ An interactive has three layers (DESIGN §4):
      ``SelectionSlider`` for a list of numbers, a ``Dropdown`` otherwise -- above an
      ``ipywidgets.Output`` in which the figure is redrawn when a control moves. Computed
      states are cached, so going back to a position is instant.
-   - **static** (``seqlab.notebook.in_book_build()``, the HTML book): no widget is created at all
+   - **static** (``seqlab.device.in_book_build()``, the HTML book): no widget is created at all
      (a widget view in static HTML is dead: FACTS.md). ``compute`` runs over the grid of
-     ``static_controls`` at build time and ONE Plotly figure holds the traces of every state; a
-     Plotly slider steps over one control and a dropdown over the combinations of the others,
-     switching trace visibility (``method="update"``) and every layout key that differs between
-     states (titles, ranges, annotations). Plain plotly.js, no custom JavaScript, no kernel:
-     it works offline with the plotly.js the book serves.
+     ``static_controls`` at build time and ONE Plotly figure holds the traces of every state,
+     with a slider over one control and a dropdown over the combinations of the others
+     (:func:`seqlab.viz.static.combine_states`). It works offline, without a kernel.
    - **headless** (CI): tests call ``compute`` directly, and ``states()`` / ``static_figure()``.
-
-Why one dropdown of *combinations* rather than one dropdown per control: a Plotly button carries
-fixed arguments and cannot read where the other menus stand, so independent menus cannot select
-the state of a combination. The static figure therefore has one slider per dropdown option;
-choosing an option shows that option's slider (reset to the default position) and its state.
 
 Why ``Output`` rather than ``FigureWidget``: plotly >= 6 needs ``anywidget`` for FigureWidget
 (not a dependency of seqlab); redrawing into an Output works in Jupyter, Colab and VS Code.
@@ -41,13 +34,15 @@ from __future__ import annotations
 import html
 import inspect
 import itertools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from seqlab.device import in_book_build
+from seqlab.viz.static import combine_states, format_value
 
 MODES = ("auto", "live", "static")
 _CACHE_SIZE = 256
@@ -59,13 +54,6 @@ class State:
 
     params: dict[str, Any]
     data: Any
-
-
-def format_value(value: Any) -> str:
-    """The label of a control value: ``0.5`` -> ``"0.5"``, ``1e-05`` -> ``"1e-05"``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        return str(value)
-    return f"{value:g}"
 
 
 def _is_number(value: Any) -> bool:
@@ -81,19 +69,6 @@ def _call(fn: Callable[..., Any], args: tuple, params: Mapping[str, Any]) -> Any
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return fn(*args, **params)
     return fn(*args, **{k: v for k, v in params.items() if k in sig.parameters})
-
-
-def _plain(obj: Any) -> Any:
-    """Make a layout value plain JSON (lists, not numpy arrays) for Plotly's relayout."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 class Interactive:
@@ -197,8 +172,6 @@ class Interactive:
         """``"static"`` or ``"live"``: ``mode``, with ``"auto"`` decided by the book build."""
         if self.mode != "auto":
             return self.mode
-        from seqlab.notebook import in_book_build
-
         return "static" if in_book_build() else "live"
 
     def data(self, **params: Any) -> Any:
@@ -248,83 +221,16 @@ class Interactive:
     def static_figure(self) -> go.Figure:
         """One Plotly figure holding every state, with a slider and/or dropdown to switch."""
         states = self.states()
-        figs = [self._draw(s.data, s.params) for s in states]
-        index = {tuple(s.params[n] for n in self.controls): i for i, s in enumerate(states)}
-        start = self._default_static()
-
-        def state_of(**changes: Any) -> int:
-            params = {**start, **changes}
-            return index[tuple(params[n] for n in self.controls)]
-
-        spans, traces = [], []
-        for fig in figs:
-            spans.append((len(traces), len(traces) + len(fig.data)))
-            traces.extend(fig.data)
-
-        def visible(i: int) -> list[bool]:
-            lo, hi = spans[i]
-            return [lo <= k < hi for k in range(len(traces))]
-
-        layouts = [fig.layout.to_plotly_json() for fig in figs]
-        keys = sorted(set().union(*layouts) - {"template", "sliders", "updatemenus"})
-        varying = [k for k in keys if len({_json(lay.get(k)) for lay in layouts}) > 1]
-
-        def patch(i: int) -> dict[str, Any]:
-            return {k: _plain(layouts[i].get(k)) for k in varying}
-
-        i0 = state_of()
-        out = go.Figure(data=traces, layout=figs[i0].layout)
-        out.update_layout(sliders=[], updatemenus=[])
-        if self.title and not out.layout.title.text:
-            out.update_layout(title_text=self.title)
-        for k, trace in enumerate(out.data):
-            trace.visible = visible(i0)[k]
-
-        combos = list(itertools.product(*(self.static_controls[n] for n in self.menu)))
-        sliders = []
-        if self.slider is not None:
-            values = self.static_controls[self.slider]
-            for combo in combos:
-                fixed = dict(zip(self.menu, combo, strict=True))
-                steps = []
-                for v in values:
-                    i = state_of(**fixed, **{self.slider: v})
-                    args = [{"visible": visible(i)}, patch(i)]
-                    steps.append({"method": "update", "label": format_value(v), "args": args})
-                sliders.append(
-                    {
-                        "active": values.index(start[self.slider]),
-                        "visible": all(start[n] == v for n, v in fixed.items()),
-                        "currentvalue": {"prefix": f"{self.labels[self.slider]}: "},
-                        "pad": {"t": 40},
-                        "steps": steps,
-                    }
-                )
-            out.update_layout(sliders=sliders)
-        if self.menu:
-            buttons = []
-            for j, combo in enumerate(combos):
-                fixed = dict(zip(self.menu, combo, strict=True))
-                i = state_of(**fixed)
-                relayout = patch(i)
-                for k in range(len(sliders)):
-                    relayout[f"sliders[{k}].visible"] = k == j
-                if sliders:
-                    slider_values = self.static_controls[self.slider]
-                    relayout[f"sliders[{j}].active"] = slider_values.index(start[self.slider])
-                label = ", ".join(f"{self.labels[n]} = {format_value(v)}" for n, v in fixed.items())
-                buttons.append(
-                    {
-                        "method": "update",
-                        "label": label,
-                        "args": [{"visible": visible(i)}, relayout],
-                    }
-                )
-            active = combos.index(tuple(start[n] for n in self.menu))
-            menu = {"type": "dropdown", "active": active, "buttons": buttons, "showactive": True}
-            menu.update({"x": 1.0, "xanchor": "right", "y": 1.02, "yanchor": "bottom"})
-            out.update_layout(updatemenus=[menu])
-        return out
+        return combine_states(
+            [self._draw(s.data, s.params) for s in states],
+            [s.params for s in states],
+            self.static_controls,
+            start=self._default_static(),
+            slider=self.slider,
+            menu=self.menu,
+            labels=self.labels,
+            title=self.title,
+        )
 
     # -- live mode -------------------------------------------------------------------------
     @property
@@ -416,8 +322,3 @@ class Interactive:
 
     def _ipython_display_(self) -> None:
         self.display()
-
-
-def _json(value: Any) -> str:
-    """A canonical JSON string of a layout value, to compare states."""
-    return json.dumps(_plain(value), sort_keys=True, default=str)

@@ -23,12 +23,14 @@ other glyphs. matplotlib resolves fonts when it *draws*: show or save a paper fi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import matplotlib as mpl
 from cycler import cycler
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
 # Okabe-Ito: blue, vermillion, bluish green, orange, reddish purple, sky blue, yellow, black.
 PALETTE: tuple[str, ...] = (
@@ -56,6 +58,38 @@ _CM_TEXT_FONTS = ("CMU Serif", "Latin Modern Roman", "Computer Modern Roman")
 def color(i: int) -> str:
     """The ``i``-th palette colour (cycles)."""
     return PALETTE[i % len(PALETTE)]
+
+
+#: every figure draws the cells in this order and colour
+CELL_ORDER: tuple[str, ...] = ("rnn", "gru", "lstm", "transformer")
+CELL_NAMES: dict[str, str] = {
+    "rnn": "RNN",
+    "gru": "GRU",
+    "lstm": "LSTM",
+    "transformer": "Transformer",
+}
+
+
+def cell_name(cell: str) -> str:
+    """``"lstm"`` -> ``"LSTM"``; other names as they are."""
+    return CELL_NAMES.get(cell, cell)
+
+
+def cell_color(cell: str) -> str:
+    """One colour per architecture, the same in every figure."""
+    return PALETTE[CELL_ORDER.index(cell)] if cell in CELL_ORDER else PALETTE[4]
+
+
+def tidy_log_x(fig: Figure, ticks: Iterable[float], ylabel: str | None = None) -> Figure:
+    """Label a matplotlib figure's log x-axis at the measured values only (no 2x10^1-style
+    minor labels); optionally set the y label. Returns the figure."""
+    ax = fig.axes[0]
+    ax.xaxis.set_major_locator(FixedLocator(sorted(set(ticks))))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    return fig
 
 
 def use_screen_theme() -> None:

@@ -9,6 +9,8 @@ one unit of one gate (i, f, o, candidate g) or state (c, h) at that character.
 - :func:`gate_interactive` wraps it in the book's three-mode :class:`~seqlab.viz.Interactive`:
   live, any unit and field; static, a slider over the units worth showing and a dropdown over
   the fields.
+- ``lstm_gate_unit``: the print twin for ``make figures``, the best unit of the chapter's
+  probe (:func:`seqlab.experiments.unit_probes.unit_probe`).
 
 Letters: T characters, H hidden units, R rows and W columns of the text grid.
 """
@@ -19,18 +21,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from matplotlib.figure import Figure
 
+from seqlab.experiments.unit_probes import FIELD_NAMES, unit_probe
+from seqlab.viz.export import register_figure
 from seqlab.viz.interactive import Interactive
 from seqlab.viz.style import DIVERGING
 
-FIELD_LABELS: dict[str, str] = {
-    "i": "input gate i",
-    "f": "forget gate f",
-    "g": "candidate g",
-    "o": "output gate o",
-    "c": "cell state c",
-    "h": "hidden state h",
-}
 _SHOWN = {" ": "\u00a0", "\n": "⏎"}
 
 
@@ -98,7 +95,7 @@ def text_heatmap_figure(
             opacity=0.75,  # lighter colours keep the black characters readable
             xgap=0,
             ygap=2,
-            colorbar={"title": {"text": FIELD_LABELS.get(field, field)}, "thickness": 12},
+            colorbar={"title": {"text": FIELD_NAMES.get(field, field)}, "thickness": 12},
             hovertemplate="%{text}: %{z:.3f}<extra></extra>",
         )
     )
@@ -153,7 +150,7 @@ def gate_interactive(
 
     def figure(values: np.ndarray, unit: int, field: str) -> go.Figure:
         note = f" ({notes[unit]})" if unit in notes else ""
-        title = f"unit {unit}{note}: {FIELD_LABELS[field]}"
+        title = f"unit {unit}{note}: {FIELD_NAMES[field]}"
         return text_heatmap_figure(text, values, field=field, title=title, width=width)
 
     return Interactive(
@@ -165,3 +162,25 @@ def gate_interactive(
         slider="unit",
         labels={"unit": "unit", "field": "gate / state"},
     )
+
+
+@register_figure(
+    "lstm_gate_unit",
+    chapter="lstm",
+    width="page",
+    height_ratio=0.3,
+    caption="Cell state of the unit of the trained char-LSTM that correlates most strongly with "
+    "a property of the text, over a held-out passage (blue low, red high).",
+)
+def lstm_gate_unit(profile: str) -> Figure:
+    """Text heatmap of the probe's best unit."""
+    probe = unit_probe("lstm.unit_probe")
+    best = probe["best"].iloc[0]
+    passage = probe["passage"][:400]
+    values = probe["passage_trace"][best.field][: len(passage), int(best.unit)]
+    fig = Figure()
+    ax = fig.add_subplot()
+    im = text_heatmap_axes(ax, passage, values, field=best.field, width=80)
+    fig.colorbar(im, ax=ax, label=FIELD_NAMES[best.field], fraction=0.03)
+    ax.set_title(f"unit {int(best.unit)}: {best.feature}, r = {best.r:+.2f}", fontsize="small")
+    return fig

@@ -1,8 +1,9 @@
-"""Paper figures of sinusoidal positional encodings (chapter "transformer").
+"""Sinusoidal positional encodings, drawn (chapter "transformer").
 
 ``PE[t, 2i] = sin(t / 10000^(2i/d))``, ``PE[t, 2i+1] = cos(t / 10000^(2i/d))`` (Vaswani et al.
-2017, §3.5): position ``t``, dimension pair ``i``, model width ``d``. Computed here with NumPy in
-a few lines so the figure needs no model; the chapter checks the model's own encoding against it.
+2017, §3.5): position ``t``, dimension pair ``i``, model width ``d``, as computed by
+:func:`seqlab.models.sinusoidal_positional_encoding`. ``pe_heatmap`` and ``pe_curves`` are the
+print figures; :func:`pe_curves_figure` the Plotly one.
 """
 
 from __future__ import annotations
@@ -11,21 +12,15 @@ import numpy as np
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
+from seqlab.models import sinusoidal_positional_encoding
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.plots import line_figure
 from seqlab.viz.style import DIVERGING
 
 
 def positional_encoding(T: int, d: int) -> np.ndarray:
-    """Sinusoidal encodings. Inputs: T positions, even width d. Outputs: (T, d) array."""
-    if d % 2:
-        raise ValueError(f"d must be even (sin/cos pairs), got d={d}")
-    t = np.arange(T)[:, None]  # (T, 1)
-    freq = 10000.0 ** (-np.arange(0, d, 2) / d)  # (d/2,) one frequency per pair
-    pe = np.empty((T, d))
-    pe[:, 0::2] = np.sin(t * freq)  # (T, d/2)
-    pe[:, 1::2] = np.cos(t * freq)
-    return pe
+    """The encodings of positions 0..T-1 at width d, as a float64 array (T, d)."""
+    return sinusoidal_positional_encoding(T, d).double().numpy()
 
 
 def pe_curves_figure(
@@ -52,8 +47,7 @@ def pe_curves_figure(
 )
 def pe_heatmap(profile: str) -> Figure:
     """Heatmap of the encoding: positions down, dimensions across."""
-    T, d = 64, 64
-    pe = positional_encoding(T, d)
+    pe = positional_encoding(64, 64)
     fig = Figure()
     ax = fig.add_subplot()
     im = ax.imshow(pe, cmap=DIVERGING, vmin=-1, vmax=1, aspect="auto", interpolation="none")

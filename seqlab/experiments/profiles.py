@@ -1,0 +1,167 @@
+"""Every size the book runs at: one table per chapter, one row per experiment, by profile.
+
+A row gives fields of the experiment's config. ``P(smoke, standard, full)`` is a value that
+depends on the execution profile (``SEQLAB_PROFILE``; ``full`` left out means "as
+``standard``"); any other value holds in every profile. A dict fills a config inside the config
+(e.g. the base run of a sweep). Fields a row leaves out keep the config's defaults.
+
+A chapter names the row it runs, ``char_lm("lstm.char_lm")``; its figure builders and tests run
+the same row, so they cannot drift apart. Rows that two chapters share are one Python object
+(``_COPY``): the GRU chapter's copy runs *are* the LSTM chapter's, and come from the cache.
+
+Rows are plain data: nothing here imports an experiment. :func:`config_for` turns a row into a
+config for the current profile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from seqlab.device import PROFILES, get_profile
+
+_SAME = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class P:
+    """A size by profile: ``P(smoke, standard, full)``; ``full`` defaults to ``standard``."""
+
+    smoke: Any
+    standard: Any
+    full: Any = _SAME
+
+    def pick(self, profile: str) -> Any:
+        if profile == "smoke":
+            return self.smoke
+        return self.standard if profile == "standard" or self.full is _SAME else self.full
+
+
+# fmt: off
+# -- chapter 1, RNN ---------------------------------------------------------------------------
+_RNN_CHAR_LM = dict(
+    cells=("rnn",), reference="rnn",
+    hidden_size=P(64, 256, 512), n_embd=P(16, 32, 64), batch_size=P(16, 32, 64),
+    block_size=P(32, 100, 128), learning_rate=1e-2, warmup_iters=P(5, 20),
+    max_iters=P(30, 1500, 5000), time_budget_s=P(8.0, 120.0, 600.0),
+    eval_interval=P(15, 100, 250), eval_iters=P(2, 8, 20),
+)
+RNN = {
+    "char_lm": _RNN_CHAR_LM,
+    "gradient_flow": dict(
+        cells=("RNN",), nonlinearities=("linear", "tanh", "relu"), rhos=(0.8, 1.0, 1.2, 1.5),
+        T=100,
+    ),
+    "clipping": dict(base=dict(steps=P(25, 150, 400))),
+    "context_window": dict(char_lm=_RNN_CHAR_LM, length=P(32, 100), n_windows=P(16, 128)),
+}
+
+# -- chapter 2, LSTM --------------------------------------------------------------------------
+_LSTM_CHAR_LM = dict(
+    cells=("rnn", "lstm"), reference="lstm",
+    hidden_size=P(32, 128, 256), n_embd=32, batch_size=32,
+    block_size=P(32, 64, 128), learning_rate=3e-3, warmup_iters=P(5, 20),
+    max_iters=P(40, 5000, 20000), time_budget_s=P(2.0, 25.0, 300.0),
+    eval_interval=P(10, 50, 200), eval_iters=P(2, 4, 10),
+)
+_COPY = dict(
+    task="copy", n_copy=1, hidden_size=32, learning_rate=1e-2,
+    max_iters=P(40, 600, 3000), time_budget_s=P(1.0, 6.0, 120.0),
+)
+LSTM = {
+    "gradient_flow": dict(
+        cells=("RNN", "GRU", "LSTM, b_f = 0", "LSTM, b_f = 1", "LSTM, b_f = 3"),
+        nonlinearities=("tanh",), rhos=(1.0,), T=P(50, 100),
+    ),
+    "char_lm": _LSTM_CHAR_LM,
+    "unit_probe": dict(char_lm=_LSTM_CHAR_LM, n_chars=P(3000, 30000), passage_chars=P(300, 600)),
+    "copy_sweep": dict(
+        task=_COPY, cells=("rnn", "lstm"),
+        delays=P((5, 10), (10, 20, 50, 100), (10, 20, 50, 100, 200)),
+    ),
+    "adding_sweep": dict(
+        task=dict(
+            task="adding", hidden_size=32, learning_rate=1e-2,
+            max_iters=P(40, 1200, 5000), time_budget_s=P(1.0, 12.0, 180.0),
+        ),
+        cells=("rnn", "lstm"), delays=P((10, 20), (25, 50, 100), (25, 50, 100, 200, 400)),
+    ),
+    "forget_bias": dict(  # the copy sweep's LSTM runs at one delay, over seeds
+        task={**_COPY, "cell": "lstm", "T": P(10, 20)},
+        vary="forget_bias", values=(0.0, 1.0), seeds=P((0, 1), (0, 1, 2)),
+    ),
+    "reversal": dict(
+        task=dict(
+            task="reversal", cell="lstm", hidden_size=P(32, 64), learning_rate=1e-2, T=P(6, 10),
+            max_iters=P(60, 800, 2000), time_budget_s=P(1.0, 10.0, 60.0),
+        ),
+    ),
+}
+
+# -- chapter 3, GRU ---------------------------------------------------------------------------
+GRU = {
+    "reset_timing": dict(seq_len=P(16, 64), batch_size=32, hidden_size=P(32, 128), repeats=P(3, 7)),
+    "char_lm": {  # the LSTM chapter's models, trained for the same number of steps, not seconds
+        **_LSTM_CHAR_LM,
+        "cells": ("rnn", "gru", "lstm"),
+        "max_iters": P(30, 300, 4000), "time_budget_s": P(2.0, None, None),
+    },
+    "copy_sweep": dict(
+        task=_COPY, cells=("rnn", "gru", "lstm"), delays=P((10,), (20, 50), (50, 100, 200)),
+    ),
+    "timing": dict(
+        hidden_size=P(32, 64),
+        lengths=P(
+            {"8, 32": (8, 32)},
+            {"16, 64, 256": (16, 64, 256), "16 ... 1024": (16, 64, 256, 1024)},
+        ),
+        batches=P((1, 8), (1, 4, 16, 64, 256)), static_batches=P((1, 8), (1, 16, 64)),
+        repeats=P(2, 3),
+    ),
+}
+# fmt: on
+
+SIZES: dict[str, dict[str, dict[str, Any]]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def row(key: str, profile: str | None = None) -> dict[str, Any]:
+    """The row ``"chapter.name"`` with every :class:`P` picked for ``profile`` (default: the
+    current one)."""
+    profile = profile or get_profile()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    chapter, _, name = key.partition(".")
+    if chapter not in SIZES or name not in SIZES[chapter]:
+        known = [f"{c}.{n}" for c, rows in SIZES.items() for n in rows]
+        raise KeyError(f"no size-table row {key!r}; rows: {', '.join(known)}")
+    return _pick(SIZES[chapter][name], profile)
+
+
+def _pick(value: Any, profile: str) -> Any:
+    if isinstance(value, P):
+        return _pick(value.pick(profile), profile)
+    if isinstance(value, dict):
+        return {k: _pick(v, profile) for k, v in value.items()}
+    return value
+
+
+def config_for(cls: type, key: str, profile: str | None = None) -> Any:
+    """The config ``cls(...)`` that row ``key`` gives at ``profile``; a dict value becomes the
+    config its field names (a dataclass)."""
+    return _build(cls, row(key, profile), key)
+
+
+def _build(cls: type, values: dict[str, Any], key: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"row {key!r} names fields {unknown} that {cls.__name__} lacks")
+    kwargs = {}
+    for name, value in values.items():
+        inner = hints.get(name)
+        if isinstance(value, dict) and dataclasses.is_dataclass(inner):
+            value = _build(inner, value, f"{key}.{name}")
+        kwargs[name] = value
+    return cls(**kwargs)

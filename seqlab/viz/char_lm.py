@@ -1,0 +1,173 @@
+"""Figures of the char-level language models: loss curves and the effective context window.
+
+- :func:`loss_curve_figure`: one model's training loss per step, validation loss at the
+  evaluations, and reference levels (the uniform guess ln V, the unigram entropy).
+- :func:`loss_curves_figure`: the validation loss of several models against wall-clock time or
+  steps (the comparisons of chapters 2 and 3).
+- :func:`context_figure`: gradient saliency against distance k, with the fitted decay.
+- Print twins for ``make figures``: ``char_rnn_loss``, ``char_rnn_context``,
+  ``lstm_vs_rnn_lm`` and ``gru_lstm_rnn_lm``, drawn from the chapters' results.
+
+Letters: V vocabulary, k distance back in characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.figure import Figure
+
+from seqlab.experiments.char_lm import char_lm, reference_losses, shakespeare
+from seqlab.experiments.context_window import context_window
+from seqlab.viz.export import plotly_to_matplotlib, register_figure
+from seqlab.viz.style import PALETTE, cell_color, cell_name
+
+
+def loss_curve_figure(
+    history: pd.DataFrame,
+    references: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Loss (nats per character) against step.
+
+    Inputs: ``history`` with columns step, loss and (on evaluated rows) val_loss, as in
+    :func:`seqlab.experiments.char_lm.char_lm`'s history; ``references`` ``{label: level}``
+    drawn as dotted horizontal lines.
+    """
+    fig = go.Figure()
+    steps = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[:0]
+    fig.add_scatter(
+        x=steps["step"], y=steps["loss"], name="training batch",
+        line={"color": PALETTE[0], "width": 1}, opacity=0.6,
+    )  # fmt: skip
+    if "val_loss" in history:
+        val = history.dropna(subset=["val_loss"])
+        fig.add_scatter(
+            x=val["step"].clip(lower=0), y=val["val_loss"], name="validation",
+            mode="lines+markers", line={"color": PALETTE[1], "width": 2.5},
+        )  # fmt: skip
+    for i, (label, level) in enumerate((references or {}).items()):
+        fig.add_hline(
+            y=level,
+            line={"dash": "dot", "color": PALETTE[(i + 2) % len(PALETTE)]},
+            annotation_text=f"{label} ({level:.2f})",
+            annotation_position="top right",
+        )
+    fig.update_layout(
+        title=title, xaxis_title="step", yaxis_title="cross-entropy (nats / char)", height=420
+    )
+    return fig
+
+
+def loss_curves_figure(
+    history: pd.DataFrame, x: str = "time_s", title: str | None = None
+) -> go.Figure:
+    """Validation loss against ``x`` ("time_s" or "step"), one line per cell."""
+    fig = go.Figure()
+    evaluated = history.dropna(subset=["val_loss"])
+    for cell in dict.fromkeys(evaluated["cell"]):
+        sub = evaluated[evaluated["cell"] == cell]
+        n_params = f" ({int(sub['n_params'].iloc[0]):,} params)" if "n_params" in sub else ""
+        fig.add_scatter(
+            x=sub[x].clip(lower=0), y=sub["val_loss"], name=cell_name(cell) + n_params,
+            mode="lines+markers", line={"color": cell_color(cell)}, marker={"size": 4},
+        )  # fmt: skip
+    fig.update_xaxes(title="training time (s)" if x == "time_s" else "step")
+    fig.update_yaxes(title="validation loss (nats/char)")
+    fig.update_layout(title=title)
+    return fig
+
+
+def context_figure(
+    df: pd.DataFrame, fit: Mapping[str, float], title: str | None = None
+) -> go.Figure:
+    """Saliency s(k) (log scale) against distance k, with the fitted A exp(-k / ell)."""
+    k = df["k"].to_numpy()
+    fig = go.Figure()
+    fig.add_scatter(
+        x=k, y=df["saliency"], name="measured s(k)", mode="lines+markers",
+        marker={"size": 4}, line={"color": PALETTE[0]},
+    )  # fmt: skip
+    ell = fit["decay_length"]
+    fig.add_scatter(
+        x=k, y=fit["amplitude"] * np.exp(-k / ell), name=f"fit A·exp(−k/ℓ), ℓ = {ell:.1f} chars",
+        line={"color": PALETTE[1], "dash": "dash"},
+    )  # fmt: skip
+    fig.update_layout(
+        title=title,
+        xaxis_title="k, characters back",
+        yaxis_title="‖∂z/∂e<sub>t−k</sub>‖",
+        height=420,
+        legend={"x": 1, "xanchor": "right", "y": 1},
+    )
+    fig.update_yaxes(type="log", exponentformat="power")
+    return fig
+
+
+@register_figure(
+    "char_rnn_loss",
+    chapter="rnn",
+    caption=r"Char-level RNN language model on Shakespeare: training-batch loss and validation "
+    r"loss (nats per character), with the uniform guess $\ln V$ and the unigram entropy.",
+)
+def char_rnn_loss(profile: str) -> Figure:
+    """Training and validation loss of the char-RNN."""
+    history = char_lm("rnn.char_lm")["history"]
+    references = reference_losses(shakespeare())
+    fig = Figure()
+    ax = fig.add_subplot()
+    steps = history.dropna(subset=["loss"])
+    ax.plot(steps["step"], steps["loss"], color=PALETTE[0], linewidth=0.6, label="training batch")
+    val = history.dropna(subset=["val_loss"])
+    ax.plot(val["step"].clip(lower=0), val["val_loss"], "o-", color=PALETTE[1], markersize=2.5,
+            label="validation")  # fmt: skip
+    ax.axhline(references["uniform"], color=PALETTE[2], linestyle=":", label=r"uniform, $\ln V$")
+    ax.axhline(references["unigram"], color=PALETTE[3], linestyle="--", label="unigram")
+    ax.set(xlabel="step", ylabel="loss (nats/char)")
+    ax.legend()
+    return fig
+
+
+@register_figure(
+    "char_rnn_context",
+    chapter="rnn",
+    caption=r"Effective context of the char-RNN: saliency $\|\partial z/\partial e_{t-k}\|$ of "
+    r"the top logit with respect to the input $k$ characters back (mean over validation "
+    r"windows), with the fitted $A\,e^{-k/\ell}$.",
+)
+def char_rnn_context(profile: str) -> Figure:
+    """Gradient saliency against distance, with the fitted decay."""
+    result = context_window("rnn.context_window")
+    fig = plotly_to_matplotlib(context_figure(result["saliency"], result["fit"]))
+    ax = fig.axes[0]
+    measured, fitted = ax.get_lines()
+    measured.set_label("measured")
+    fitted.set_label(rf"fit, $\ell = {result['fit']['decay_length']:.1f}$")
+    ax.set(xlabel="$k$ (characters back)", ylabel="saliency")
+    ax.legend()
+    return fig
+
+
+@register_figure(
+    "lstm_vs_rnn_lm",
+    chapter="lstm",
+    caption="Validation loss of char-level LSTM and RNN language models on Shakespeare at equal "
+    "parameter counts, against training time on the same machine.",
+)
+def lstm_vs_rnn_lm(profile: str) -> Figure:
+    """Validation loss vs wall-clock time, LSTM and RNN at equal parameters."""
+    return plotly_to_matplotlib(loss_curves_figure(char_lm("lstm.char_lm")["history"]))
+
+
+@register_figure(
+    "gru_lstm_rnn_lm",
+    chapter="gru",
+    caption="Validation loss of char-level GRU, LSTM and RNN language models with equal "
+    "parameter counts, trained for the same number of steps on the same batches.",
+)
+def gru_lstm_rnn_lm(profile: str) -> Figure:
+    """Validation loss vs step, three cells at equal parameters."""
+    return plotly_to_matplotlib(loss_curves_figure(char_lm("gru.char_lm")["history"], x="step"))

@@ -1,0 +1,164 @@
+"""Vanishing and exploding gradients, drawn: the measured ``||dL/dh_{T-k}||`` beside ``rho^k``.
+
+- :func:`gradient_flow_figure` draws one state of
+  :func:`seqlab.experiments.gradient_flow.gradient_flow_state` (Plotly).
+- :func:`gradient_flow_interactive`: the book's one gradient-flow interactive (slider over rho;
+  dropdown over the cell, and for the RNN its nonlinearity; live also the length T). Chapter 1
+  shows the RNN with three nonlinearities, chapter 2 the cells with the RNN for reference.
+- Print twins for ``make figures``: ``rnn_gradient_flow`` and ``lstm_gradient_flow``, drawn from
+  the chapters' :func:`~seqlab.experiments.gradient_flow.gradient_flow` results.
+
+Letters: T sequence length, k = T - t steps back in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib.figure import Figure
+
+from seqlab.experiments.gradient_flow import NONLINEARITIES, gradient_flow, gradient_flow_state
+from seqlab.viz.export import register_figure
+from seqlab.viz.interactive import Interactive
+from seqlab.viz.style import PALETTE
+
+RHOS: tuple[float, ...] = tuple(round(0.5 + 0.1 * i, 1) for i in range(11))  # 0.5 ... 1.5
+LENGTHS: tuple[int, ...] = (25, 50, 100, 200)
+FIGURE_RHOS = (0.8, 1.0, 1.2)
+
+
+def log_range(T: int) -> list[float]:
+    """A fixed log10 y-range for length T, so moving the rho slider does not rescale the axis.
+
+    Covers rho^k for rho in [0.3, 1.5] (capped at float32's range).
+    """
+    return [max(-0.53 * T, -45.0), min(0.18 * T + 1.0, 38.0)]
+
+
+def _positive(y: np.ndarray) -> np.ndarray:
+    return np.where(y > 0, y, np.nan)  # float32 underflow: no point on a log axis
+
+
+def gradient_flow_figure(data: dict[str, Any]) -> go.Figure:
+    """One state: the measured norm (solid), rho^k (dashed) and, for a gated cell, the RNN with
+    the same rho (grey); log y."""
+    k, rho, cell, f = data["k"], data["rho"], data["cell"], data["nonlinearity"]
+    fig = go.Figure()
+    if cell != "RNN":
+        fig.add_scatter(
+            x=k, y=_positive(data["rnn"]), name="RNN (same ρ)", line={"color": "grey", "width": 1.5}
+        )
+    fig.add_scatter(
+        x=k, y=_positive(data["measured"]),
+        name=f"measured, f = {f}" if cell == "RNN" else f"{cell}, measured",
+        line={"color": PALETTE[0], "width": 2.5},
+        hovertemplate="k = %{x}<br>‖∂L/∂h‖ = %{y:.3g}<extra></extra>",
+    )  # fmt: skip
+    fig.add_scatter(
+        x=k, y=data["theory"], name="theory ρ<sup>k</sup>",
+        line={"color": PALETTE[1], "dash": "dash"},
+        hovertemplate="k = %{x}<br>ρ<sup>k</sup> = %{y:.3g}<extra></extra>",
+    )  # fmt: skip
+    if cell == "RNN":
+        title = (f"ρ = {rho:g}, f = {f}: the norm changes by ×{data['factor']:.3f} per step "
+                 f"(theory ×{rho:g})")  # fmt: skip
+    else:
+        title = f"{cell}, ρ = {rho:g}: ×{data['factor']:.3f} per step back (fitted)"
+    fig.update_layout(
+        title=title,
+        xaxis_title="k, steps back from the loss",
+        yaxis_title="‖∂L/∂h<sub>T−k</sub>‖",
+        height=440,
+        legend={"x": 0.01, "y": 0.01, "xanchor": "left", "yanchor": "bottom"},
+        margin={"t": 60},
+    )
+    fig.update_yaxes(type="log", range=log_range(data["T"]), exponentformat="power")
+    fig.update_xaxes(range=[0, data["T"] - 1])
+    return fig
+
+
+def gradient_flow_interactive(
+    cells: Sequence[str] = ("RNN",),
+    nonlinearities: Sequence[str] = NONLINEARITIES,
+    rhos: Sequence[float] = RHOS,
+    lengths: Sequence[int] = LENGTHS,
+    static_T: int = 100,
+    hidden_size: int = 64,
+) -> Interactive:
+    """The gradient-flow interactive: rho (slider), the cell and the RNN's nonlinearity f
+    (dropdown), the length T (live only; the static book shows ``T = static_T``).
+
+    ``cells``: keys of :data:`~seqlab.experiments.gradient_flow.CELL_CHOICES` (chapter 1: the
+    RNN alone, with every nonlinearity; chapter 2: all cells, ``nonlinearities=("tanh",)``).
+    """
+
+    def compute(cell: str, nonlinearity: str, rho: float, T: int) -> dict[str, Any]:
+        return gradient_flow_state(cell, rho, T, nonlinearity, hidden_size=hidden_size)
+
+    cells, rhos = list(cells), list(rhos)
+    only_rnn = cells == ["RNN"]
+    return Interactive(
+        compute,
+        gradient_flow_figure,
+        {"cell": cells, "nonlinearity": list(nonlinearities), "rho": rhos, "T": list(lengths)},
+        defaults={
+            "cell": "LSTM, b_f = 1" if "LSTM, b_f = 1" in cells else cells[0],
+            "rho": 1.0 if 1.0 in rhos else rhos[0],
+            "T": static_T,
+        },
+        static_controls={"rho": rhos, "T": [static_T]},
+        slider="rho",
+        labels={"cell": "cell", "nonlinearity": "f", "rho": "spectral radius ρ", "T": "length T"},
+        title="Gradient norm k steps back through an RNN"
+        if only_rnn
+        else "Gradient norm k steps back, by cell type",
+    )
+
+
+@register_figure(
+    "rnn_gradient_flow",
+    chapter="rnn",
+    width="page",
+    ncols=3,
+    caption=r"Gradient norm $\|\partial L/\partial h_{T-k}\|$ measured with autograd (solid) "
+    r"through an RNN ($H=64$, $T=100$) whose $W_{hh}$ has spectral radius $\rho$, beside "
+    r"$\rho^k$ (dashed). Only the linear RNN follows $\rho^k$; tanh and ReLU shrink it.",
+)
+def rnn_gradient_flow(profile: str) -> Figure:
+    """Gradient norm k steps back for three nonlinearities and three spectral radii."""
+    curves = gradient_flow("rnn.gradient_flow")["curves"]
+    fig = Figure()
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, f in zip(axes, ("tanh", "relu", "linear"), strict=True):
+        for i, rho in enumerate(FIGURE_RHOS):
+            d = curves[(curves["nonlinearity"] == f) & (curves["rho"] == rho)]
+            ax.plot(d["k"], _positive(d["measured"].to_numpy()), color=PALETTE[i],
+                    label=rf"$\rho={rho:g}$")  # fmt: skip
+            ax.plot(d["k"], d["theory"], color=PALETTE[i], linestyle="--", linewidth=0.8)
+        ax.set(yscale="log", xlabel="$k$ (steps back)", title=f"$f$ = {f}", ylim=(1e-30, 1e10))
+    axes[0].set_ylabel(r"$\|\partial L / \partial h_{T-k}\|$")
+    axes[0].legend(loc="lower left")
+    return fig
+
+
+@register_figure(
+    "lstm_gradient_flow",
+    chapter="lstm",
+    caption=r"Measured gradient norm $||\partial L/\partial h_{T-k}||$ $k$ steps back "
+    r"through random cells ($\rho = 1$, $T = 100$, $H = 64$): the LSTM keeps its gradient only "
+    r"when the forget-gate bias $b_f$ holds $f$ near 1.",
+)
+def lstm_gradient_flow(profile: str) -> Figure:
+    """Gradient norm vs steps back for RNN, GRU and LSTM with three forget biases."""
+    curves = gradient_flow("lstm.gradient_flow")["curves"]
+    fig = Figure()
+    ax = fig.add_subplot()
+    for i, (cell, d) in enumerate(curves.groupby("cell", sort=False)):
+        ax.plot(d["k"], _positive(d["measured"].to_numpy()), color=PALETTE[i],
+                label=cell.replace("b_f", "$b_f$"))  # fmt: skip
+    ax.set(yscale="log", xlabel="$k$, steps back", ylabel=r"$\Vert\partial L/\partial h\Vert$")
+    ax.legend(fontsize="small")
+    return fig
