@@ -1,7 +1,7 @@
 """Char-level language models compared side by side on the Shakespeare corpus.
 
 :func:`train_char_lm` trains one :class:`~seqlab.models.RecurrentLM` with
-:func:`seqlab.train.train` and records the validation loss every ``eval_every`` steps, always on
+:func:`seqlab.train.train` and records the validation loss every ``eval_interval`` steps, always on
 the same held-out batches (a fixed generator), so the curves of different models are comparable
 point by point. :func:`compare_char_lms` does that for several cells at once, each with its own
 hidden size (e.g. equal parameter budgets from :mod:`seqlab.experiments.param_budget`) and the
@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from seqlab.data.corpus import CharDataset, evaluate_lm
+from seqlab.data.corpus import CharDataset
 from seqlab.experiments.cpu_threads import cpu_threads, show_progress
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params, generate
-from seqlab.train import TrainConfig, train
+from seqlab.train import TrainConfig, estimate_loss, train
 
 
 @dataclass
 class CharLMSetup:
     """What every model of a comparison shares: data sizes, optimiser, budget, evaluation.
 
-    ``steps`` caps the run; ``time_budget_s`` (if set) stops it on wall-clock time first.
+    ``max_iters`` caps the run; ``time_budget_s`` (if set) stops it on wall-clock time first.
     ``eval_iters`` batches of ``batch_size`` x ``block_size`` characters per evaluation.
     ``cpu_threads``: torch threads while training on a CPU (see
     :mod:`seqlab.experiments.cpu_threads`: one is faster for these small models; None: keep).
@@ -41,11 +41,11 @@ class CharLMSetup:
     n_embd: int = 32
     batch_size: int = 32
     block_size: int = 64
-    steps: int = 1000
+    max_iters: int = 1000
     time_budget_s: float | None = None
-    lr: float = 3e-3
-    warmup_steps: int = 20
-    eval_every: int = 50
+    learning_rate: float = 3e-3
+    warmup_iters: int = 20
+    eval_interval: int = 50
     eval_iters: int = 4
     seed: int = 0
     cpu_threads: int | None = 1
@@ -61,9 +61,9 @@ def train_char_lm(
 ) -> tuple[RecurrentLM, pd.DataFrame]:
     """Train one char-level LM; return ``(model, history)``.
 
-    Outputs: ``history`` is :func:`seqlab.train.train`'s table (step, time_s, loss, ...) with
+    Outputs: ``history`` is :func:`seqlab.train.train`'s table (iter, time_s, loss, ...) with
     ``train_loss``/``val_loss`` on the evaluated steps, plus columns ``cell``, ``hidden``,
-    ``params``. The first row is an evaluation before training (step -1, time 0).
+    ``params``. The first row is an evaluation before training (iter -1, time 0).
     """
     device = torch.device(device or "cpu")
     torch.manual_seed(setup.seed)  # same initial-weight stream for every cell
@@ -78,22 +78,24 @@ def train_char_lm(
 
     def eval_fn(m: torch.nn.Module) -> dict[str, float]:
         fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return evaluate_lm(m, dataset, setup.batch_size, setup.block_size, setup.eval_iters, fixed)
+        return estimate_loss(
+            m, dataset, setup.batch_size, setup.block_size, setup.eval_iters, fixed
+        )
 
     timed = setup.time_budget_s is not None
     train_config = TrainConfig(
-        steps=setup.steps,
+        max_iters=setup.max_iters,
         time_budget_s=setup.time_budget_s,
-        lr=setup.lr,
-        min_lr=setup.lr if timed else None,  # constant lr under a wall-time budget
-        warmup_steps=setup.warmup_steps,
-        eval_every=setup.eval_every,
-        log_every=10,
+        learning_rate=setup.learning_rate,
+        min_lr=setup.learning_rate if timed else None,  # constant lr under a wall-time budget
+        warmup_iters=setup.warmup_iters,
+        eval_interval=setup.eval_interval,
+        log_interval=10,
         seed=setup.seed,
         progress=setup.progress,
     )
     with cpu_threads(setup.cpu_threads, device):
-        start = {"step": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
+        start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
         history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
     history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
     history["cell"], history["hidden"], history["params"] = cell, hidden, count_params(model)
@@ -123,7 +125,7 @@ def compare_char_lms(
                 "cell": cell,
                 "hidden": hidden,
                 "params": int(h["params"].iloc[0]),
-                "steps": int(h["step"].max()) + 1,
+                "steps": int(h["iter"].max()) + 1,
                 "train_s": float(h["time_s"].max()),
                 "tokens_per_s": float(h["tokens_per_s"].median()),
                 "val_loss": float(evaluated["val_loss"].iloc[-1]),
@@ -163,11 +165,11 @@ def comparison_setup() -> tuple[int, CharLMSetup]:
         n_embd=32,
         batch_size=32,
         block_size=by_profile(smoke=32, standard=64, full=128),
-        steps=by_profile(smoke=40, standard=5000, full=20000),
+        max_iters=by_profile(smoke=40, standard=5000, full=20000),
         time_budget_s=by_profile(smoke=2.0, standard=25.0, full=300.0),
-        lr=3e-3,
-        warmup_steps=by_profile(smoke=5, standard=20),
-        eval_every=by_profile(smoke=10, standard=50, full=200),
+        learning_rate=3e-3,
+        warmup_iters=by_profile(smoke=5, standard=20),
+        eval_interval=by_profile(smoke=10, standard=50, full=200),
         eval_iters=by_profile(smoke=2, standard=4, full=10),
     )
     return hidden, setup
@@ -183,6 +185,6 @@ def equal_steps_setup() -> tuple[int, CharLMSetup]:
     hidden, setup = comparison_setup()
     return hidden, replace(
         setup,
-        steps=by_profile(smoke=30, standard=300, full=4000),
+        max_iters=by_profile(smoke=30, standard=300, full=4000),
         time_budget_s=by_profile(smoke=2.0, standard=None, full=None),
     )

@@ -25,7 +25,7 @@ from seqlab.models import RecurrentLM
 def char_rnn_setup() -> tuple[int, CharLMSetup]:
     """``(hidden, setup)`` for the current profile.
 
-    Training stops after ``setup.steps`` steps or ``setup.time_budget_s`` seconds, whichever
+    Training stops after ``setup.max_iters`` steps or ``setup.time_budget_s`` seconds, whichever
     comes first (with a time budget the learning rate is constant after warm-up).
     """
     hidden = by_profile(smoke=64, standard=256, full=512)
@@ -33,11 +33,11 @@ def char_rnn_setup() -> tuple[int, CharLMSetup]:
         n_embd=by_profile(smoke=16, standard=32, full=64),
         batch_size=by_profile(smoke=16, standard=32, full=64),
         block_size=by_profile(smoke=32, standard=100, full=128),
-        steps=by_profile(smoke=30, standard=1500, full=5000),
+        max_iters=by_profile(smoke=30, standard=1500, full=5000),
         time_budget_s=by_profile(smoke=8.0, standard=120.0, full=600.0),
-        lr=1e-2,
-        warmup_steps=by_profile(smoke=5, standard=20),
-        eval_every=by_profile(smoke=15, standard=100, full=250),
+        learning_rate=1e-2,
+        warmup_iters=by_profile(smoke=5, standard=20),
+        eval_interval=by_profile(smoke=15, standard=100, full=250),
         eval_iters=by_profile(smoke=2, standard=8, full=20),
     )
     return hidden, setup

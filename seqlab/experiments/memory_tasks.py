@@ -49,7 +49,7 @@ class MemoryTaskConfig:
 
     ``forget_bias`` sets b_if + b_hf of an LSTM at initialisation (None: torch's uniform init);
     ``cell_options`` go to ``make_recurrent`` (``bidirectional``, ``peephole``, ...);
-    ``time_budget_s`` stops training early on wall-clock time (``steps`` is then an upper bound);
+    ``time_budget_s`` stops training early on wall-clock time (``max_iters`` is then an upper bound);
     ``cpu_threads``: torch threads while training on a CPU (see :mod:`.cpu_threads`; None: keep);
     ``progress``: show the training loop's progress bar (default: yes, except in a book build).
     """
@@ -58,9 +58,9 @@ class MemoryTaskConfig:
     cell: str = "lstm"
     T: int = 50
     hidden: int = 32
-    steps: int = 500
+    max_iters: int = 500
     batch_size: int = 64
-    lr: float = 1e-2
+    learning_rate: float = 1e-2
     time_budget_s: float | None = None
     n_symbols: int = 8
     n_copy: int = 3
@@ -74,7 +74,7 @@ class MemoryTaskConfig:
 
     def __post_init__(self) -> None:
         check_choice(self.task, TASKS, "task")
-        for name in ("T", "hidden", "steps", "batch_size", "n_symbols", "n_copy", "eval_size"):
+        for name in ("T", "hidden", "max_iters", "batch_size", "n_symbols", "n_copy", "eval_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -176,12 +176,12 @@ def run_memory_task(
         return x.to(device), y.to(device)
 
     train_config = TrainConfig(
-        steps=config.steps,
+        max_iters=config.max_iters,
         time_budget_s=config.time_budget_s,
-        lr=config.lr,
+        learning_rate=config.learning_rate,
         weight_decay=0.0,
         grad_clip=1.0,
-        log_every=25,
+        log_interval=25,
         seed=config.seed,
         progress=config.progress,
     )
@@ -229,7 +229,7 @@ def sweep_setup(task: str) -> tuple[MemoryTaskConfig, list[int]]:
     """``(base config, delays)`` of the book's sweep of ``task`` for the current profile.
 
     One place for the sizes, so the chapter and the paper-figure builders run the same sweep.
-    Each run stops after ``steps`` or ``time_budget_s``, whichever comes first.
+    Each run stops after ``max_iters`` or ``time_budget_s``, whichever comes first.
     """
     from seqlab.device import by_profile
 
@@ -239,8 +239,8 @@ def sweep_setup(task: str) -> tuple[MemoryTaskConfig, list[int]]:
             task="copy",
             n_copy=1,
             hidden=32,
-            lr=1e-2,
-            steps=by_profile(smoke=40, standard=600, full=3000),
+            learning_rate=1e-2,
+            max_iters=by_profile(smoke=40, standard=600, full=3000),
             time_budget_s=by_profile(smoke=1.0, standard=6.0, full=120.0),
         )
         delays = by_profile(smoke=[5, 10], standard=[10, 20, 50, 100], full=[10, 20, 50, 100, 200])
@@ -248,8 +248,8 @@ def sweep_setup(task: str) -> tuple[MemoryTaskConfig, list[int]]:
         base = MemoryTaskConfig(
             task="adding",
             hidden=32,
-            lr=1e-2,
-            steps=by_profile(smoke=40, standard=1200, full=5000),
+            learning_rate=1e-2,
+            max_iters=by_profile(smoke=40, standard=1200, full=5000),
             time_budget_s=by_profile(smoke=1.0, standard=12.0, full=180.0),
         )
         delays = by_profile(smoke=[10, 20], standard=[25, 50, 100], full=[25, 50, 100, 200, 400])
@@ -316,9 +316,9 @@ def reversal_setup() -> MemoryTaskConfig:
         task="reversal",
         cell="lstm",
         hidden=by_profile(smoke=32, standard=64),
-        lr=1e-2,
+        learning_rate=1e-2,
         T=by_profile(smoke=6, standard=10),
-        steps=by_profile(smoke=60, standard=800, full=2000),
+        max_iters=by_profile(smoke=60, standard=800, full=2000),
         time_budget_s=by_profile(smoke=1.0, standard=10.0, full=60.0),
     )
 

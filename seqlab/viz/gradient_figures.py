@@ -150,7 +150,7 @@ def clipping_figure(history: pd.DataFrame, title: str | None = None) -> go.Figur
     """Loss (left) and gradient norm before clipping (right) per step, log scales, one colour
     per run.
 
-    Inputs: ``history`` with columns run, step, loss, grad_norm, max_norm (as returned by
+    Inputs: ``history`` with columns run, iter, loss, grad_norm, grad_clip (as returned by
     :func:`seqlab.experiments.clipping.clipping_experiment`). A run that diverged ends with a
     cross at its last finite loss.
     """
@@ -161,20 +161,20 @@ def clipping_figure(history: pd.DataFrame, title: str | None = None) -> go.Figur
         color = PALETTE[i % len(PALETTE)]
         finite = h[np.isfinite(h["loss"])]
         fig.add_scatter(
-            x=finite["step"], y=finite["loss"], name=run, legendgroup=run,
+            x=finite["iter"], y=finite["loss"], name=run, legendgroup=run,
             line={"color": color}, row=1, col=1,
         )  # fmt: skip
         fig.add_scatter(
-            x=h["step"], y=h["grad_norm"], name=run, legendgroup=run, showlegend=False,
+            x=h["iter"], y=h["grad_norm"], name=run, legendgroup=run, showlegend=False,
             line={"color": color, "width": 1}, row=1, col=2,
         )  # fmt: skip
         if len(finite) < len(h):  # diverged: mark where
             fig.add_scatter(
-                x=finite["step"].iloc[-1:], y=finite["loss"].iloc[-1:], mode="markers",
+                x=finite["iter"].iloc[-1:], y=finite["loss"].iloc[-1:], mode="markers",
                 marker={"symbol": "x", "size": 12, "color": color}, showlegend=False,
                 hovertext="loss became NaN/inf after this step", row=1, col=1,
             )  # fmt: skip
-    clip = history["max_norm"].dropna().unique()
+    clip = history["grad_clip"].dropna().unique()
     for c in clip:
         fig.add_hline(y=float(c), line={"dash": "dot", "color": "grey"}, row=1, col=2)
     fig.update_yaxes(type="log", exponentformat="power")

@@ -37,20 +37,20 @@ def loss_curve_figure(
 ) -> go.Figure:
     """Loss (nats per character) against step.
 
-    Inputs: ``history`` with columns step, loss and (on evaluated rows) val_loss, as from
+    Inputs: ``history`` with columns iter, loss and (on evaluated rows) val_loss, as from
     :func:`seqlab.experiments.char_lm.train_char_lm`; ``references`` ``{label: level}`` drawn as
     dotted horizontal lines.
     """
     fig = go.Figure()
     steps = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[:0]
     fig.add_scatter(
-        x=steps["step"], y=steps["loss"], name="training batch",
+        x=steps["iter"], y=steps["loss"], name="training batch",
         line={"color": PALETTE[0], "width": 1}, opacity=0.6,
     )  # fmt: skip
     if "val_loss" in history:
         val = history.dropna(subset=["val_loss"])
         fig.add_scatter(
-            x=val["step"].clip(lower=0), y=val["val_loss"], name="validation",
+            x=val["iter"].clip(lower=0), y=val["val_loss"], name="validation",
             mode="lines+markers", line={"color": PALETTE[1], "width": 2.5},
         )  # fmt: skip
     for i, (label, level) in enumerate((references or {}).items()):

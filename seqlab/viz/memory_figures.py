@@ -121,7 +121,7 @@ def loss_curves_figure(
     group: str = "cell",
     title: str | None = None,
 ) -> go.Figure:
-    """Validation loss against ``x`` ("time_s" or "step"), one line per ``group`` value."""
+    """Validation loss against ``x`` ("time_s" or "iter"), one line per ``group`` value."""
     fig = go.Figure()
     evaluated = history.dropna(subset=["val_loss"])
     for i, value in enumerate(dict.fromkeys(evaluated[group])):

@@ -38,9 +38,9 @@ def char_rnn_loss(profile: str) -> Figure:
     fig = Figure()
     ax = fig.add_subplot()
     steps = history.dropna(subset=["loss"])
-    ax.plot(steps["step"], steps["loss"], color=PALETTE[0], linewidth=0.6, label="training batch")
+    ax.plot(steps["iter"], steps["loss"], color=PALETTE[0], linewidth=0.6, label="training batch")
     val = history.dropna(subset=["val_loss"])
-    ax.plot(val["step"].clip(lower=0), val["val_loss"], "o-", color=PALETTE[1], markersize=2.5,
+    ax.plot(val["iter"].clip(lower=0), val["val_loss"], "o-", color=PALETTE[1], markersize=2.5,
             label="validation")  # fmt: skip
     V = dataset.tokenizer.vocab_size
     ax.axhline(math.log(V), color=PALETTE[2], linestyle=":", label=r"uniform, $\ln V$")

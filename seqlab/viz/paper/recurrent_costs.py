@@ -76,7 +76,7 @@ def equal_budget_lms(profile: str):
 def gru_lstm_rnn_lm(profile: str) -> Figure:
     """Validation loss vs step, three cells at equal parameters."""
     _, history, _ = equal_budget_lms(profile)
-    return plotly_to_matplotlib(loss_curves_figure(history, x="step"))
+    return plotly_to_matplotlib(loss_curves_figure(history, x="iter"))
 
 
 @register_figure(
@@ -112,7 +112,7 @@ def recurrent_timing(profile: str) -> Figure:
     batch = sizes["static_batches"][-1]
     with cpu_threads(1):  # as in the chapter: one CPU thread (no effect on a GPU)
         df = bench_seqlen(
-            lengths, batch=batch, hidden=sizes["hidden"], include_transformer=False,
+            lengths, batch_size=batch, hidden_size=sizes["hidden"], include_transformer=False,
             repeats=sizes["repeats"], progress=False,
         )  # fmt: skip
     fig = tidy_log_x(plotly_to_matplotlib(timing_figure(df)), lengths, "forward + backward (ms)")

@@ -65,10 +65,10 @@ def rnn_clipping(profile: str) -> Figure:
     for i, (run, h) in enumerate(history.groupby("run", sort=False)):
         color = PALETTE[i % len(PALETTE)]
         finite = h[h["loss"].map(math.isfinite)]
-        ax_loss.plot(finite["step"], finite["loss"], color=color, label=run)
+        ax_loss.plot(finite["iter"], finite["loss"], color=color, label=run)
         if len(finite) < len(h):
-            ax_loss.plot(finite["step"].iloc[-1], finite["loss"].iloc[-1], "x", color=color)
-        ax_norm.plot(h["step"], h["grad_norm"], color=color, linewidth=0.8)
+            ax_loss.plot(finite["iter"].iloc[-1], finite["loss"].iloc[-1], "x", color=color)
+        ax_norm.plot(h["iter"], h["grad_norm"], color=color, linewidth=0.8)
     ax_norm.axhline(1.0, color="grey", linestyle=":")
     ax_loss.set(xlabel="step", ylabel="loss (nats/char)", yscale="log")
     ax_norm.set(xlabel="step", ylabel=r"$\|g\|$ before clipping", yscale="log")
