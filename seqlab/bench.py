@@ -763,7 +763,7 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
         model = build_lm("gpt", vocab, block_size=cfg.context, n_layer=cfg.layers,
                          n_head=cfg.heads, n_embd=cfg.dim, **bias)  # fmt: skip
     else:
-        model = build_lm(cfg.arch, vocab, n_embd=cfg.dim, hidden=cfg.dim, layers=cfg.layers,
+        model = build_lm(cfg.arch, vocab, n_embd=cfg.dim, hidden_size=cfg.dim, n_layer=cfg.layers,
                          impl=cfg.impl)  # fmt: skip
     model.to(device)
     target = cfg.target_loss is not None

@@ -82,7 +82,7 @@ def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
             vocab_size=vocab_size,
             cell="rnn",
             n_embd=config.n_embd,
-            hidden=config.hidden,
+            hidden_size=config.hidden,
             cell_options={"nonlinearity": config.nonlinearity},
         )
     )
