@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_nanogpt as ref  # noqa: E402
 
 import seqlab.models.attention as attention  # noqa: E402
-from seqlab.models.transformer import GPT, GPTConfig  # noqa: E402
+from seqlab.models.gpt import GPT, GPTConfig  # noqa: E402
+from seqlab.train import param_groups  # noqa: E402
 
 B, T = ref.NanoTrain.batch_size, ref.NanoConfig.block_size
 
@@ -64,7 +65,8 @@ def make_step(opts: dict, data: np.ndarray, seed: int):
         block.attn.fused = not opts.get("explicit", False)
     tcfg = ref.NanoTrain()
     if opts.get("fused"):
-        opt = model.configure_optimizer(tcfg.learning_rate, tcfg.weight_decay, (0.9, 0.99))
+        groups = param_groups(model, tcfg.weight_decay)
+        opt = torch.optim.AdamW(groups, lr=tcfg.learning_rate, betas=(0.9, 0.99), fused=True)
     else:  # nanoGPT's optimizer on CPU: the same groups, default (for-loop) implementation
         params = list(model.parameters())
         groups = [

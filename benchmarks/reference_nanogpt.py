@@ -263,18 +263,22 @@ def seqlab_trainer(
     data: np.ndarray, seed: int = 1337, vocab_size: int | None = None, bf16: bool = False
 ):
     """seqlab's GPT at the same sizes and hyper-parameters, with our recipe: ``bias=False``
-    (as the reference), ``GPT.configure_optimizer`` (fused AdamW), batches gathered in one
+    (as the reference), fused AdamW over ``seqlab.train.param_groups``, batches gathered in one
     indexing op (as ``seqlab.data.CharDataset.batch``); ``bf16=True`` adds CPU bf16 autocast
     (``seqlab.train``'s ``precision="bf16"``). Returns ``step() -> loss``."""
-    from seqlab.models.transformer import GPT, GPTConfig
+    from seqlab.models.gpt import GPT, GPTConfig
+    from seqlab.train import param_groups
 
     torch.manual_seed(seed)
     V = int(vocab_size or int(data.max()) + 1)
     cfg = GPTConfig(vocab_size=V, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False)
     tcfg = NanoTrain()
     model = GPT(cfg).train()
-    optimizer = model.configure_optimizer(
-        tcfg.learning_rate, tcfg.weight_decay, (tcfg.beta1, tcfg.beta2)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, tcfg.weight_decay),
+        lr=tcfg.learning_rate,
+        betas=(tcfg.beta1, tcfg.beta2),
+        fused=True,
     )
     ids = torch.from_numpy(data.astype(np.int64))
     window = torch.arange(cfg.block_size + 1)  # (T+1,)

@@ -409,14 +409,14 @@ def _seqlen_factory(
 
 def bench_seqlen(
     lengths: Sequence[int] = (16, 64, 256),
-    batch: int = 8,
-    hidden: int = 64,
+    batch_size: int = 8,
+    hidden_size: int = 64,
     cells: Sequence[str] = ("rnn", "lstm", "gru"),
     impls: Sequence[str] = IMPLS,
     include_transformer: bool = True,
     device: torch.device | str | None = None,
-    layers: int = 1,
-    heads: int = 4,
+    num_layers: int = 1,
+    nhead: int = 4,
     warmup: int = 1,
     repeats: int = 3,
     timeout_s: float | None = 30.0,
@@ -425,7 +425,7 @@ def bench_seqlen(
 ) -> pd.DataFrame:
     """Forward+backward time of one layer vs sequence length: RNN, LSTM, GRU and Transformer.
 
-    Each model maps x (B, T, H) -> (B, T, H) with ``layers`` layers of width ``hidden``; the
+    Each model maps x (B, T, H) -> (B, T, H) with ``num_layers`` layers of width ``hidden_size``; the
     loss is the sum of the outputs. "scratch" is our Python loop over time steps (recurrent) or
     the written-out softmax(q k^T / sqrt(hs)) v (Transformer: causal, ``heads`` heads, MLP 4H);
     "fused" is ``torch.nn.RNN/LSTM/GRU`` (cuDNN on a GPU) or ``F.scaled_dot_product_attention``.
@@ -433,32 +433,38 @@ def bench_seqlen(
 
     Outputs: a DataFrame with one row per (model, impl, seq_len): status ("ok"|"oom"|"timeout"),
     median_ms, iqr_ms, tokens_per_s (B*T / median), peak_mem_mb (see the module docstring),
-    n (timed calls), batch, hidden, device, error.
+    n (timed calls), batch_size, hidden_size, num_layers, device, error.
     """
     for cell in cells:
         check_choice(cell, SEQLEN_MODELS[:3], "cell")
     for impl in impls:
         check_choice(impl, IMPLS, "impl")
-    for name, value in (("batch", batch), ("hidden", hidden), ("layers", layers), ("heads", heads)):
+    sizes = (("batch_size", batch_size), ("hidden_size", hidden_size), ("num_layers", num_layers),
+             ("nhead", nhead))  # fmt: skip
+    for name, value in sizes:
         check_positive(value, name)
     if not lengths or any(int(t) != t or t < 1 for t in lengths):
         raise ValueError(f"lengths must be positive ints, got {list(lengths)!r}")
-    if include_transformer and hidden % heads != 0:
-        raise ValueError(f"hidden={hidden} must be a multiple of heads={heads} for the Transformer")
+    if include_transformer and hidden_size % nhead != 0:
+        raise ValueError(
+            f"hidden_size={hidden_size} must be a multiple of nhead={nhead} for the Transformer"
+        )
     device = torch.device(device) if device is not None else get_device()
     models = [*cells, "transformer"] if include_transformer else list(cells)
-    factory = _seqlen_factory(batch, hidden, layers, heads, device, seed)
+    factory = _seqlen_factory(batch_size, hidden_size, num_layers, nhead, device, seed)
     grid = {"model": models, "impl": list(impls), "seq_len": [int(t) for t in lengths]}
     df = sweep(
         factory, grid, warmup, repeats, 0.0, timeout_s, device, progress=progress, desc="seqlen"
     )
     df["median_ms"] = df["median_s"] * 1e3
     df["iqr_ms"] = df["iqr_s"] * 1e3
-    df["tokens_per_s"] = batch * df["seq_len"] / df["median_s"]
+    df["tokens_per_s"] = batch_size * df["seq_len"] / df["median_s"]
     df["peak_mem_mb"] = df["peak_mem_bytes"] / 2**20
-    df["batch"], df["hidden"], df["layers"], df["device"] = batch, hidden, layers, device.type
+    df["batch_size"], df["hidden_size"], df["num_layers"] = batch_size, hidden_size, num_layers
+    df["device"] = device.type
     columns = ["model", "impl", "seq_len", "status", "median_ms", "iqr_ms", "tokens_per_s"]
-    columns += ["peak_mem_mb", "mem_kind", "n", "batch", "hidden", "layers", "device", "error"]
+    columns += ["peak_mem_mb", "mem_kind", "n", "batch_size", "hidden_size", "num_layers"]
+    columns += ["device", "error"]
     return df[columns]
 
 
@@ -739,7 +745,7 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
 
     from seqlab.data.corpus import CharDataset, CharTokenizer, load_shakespeare
     from seqlab.models.lm import build_lm
-    from seqlab.train import TrainConfig, resolve_precision, train
+    from seqlab.train import TrainConfig, resolve_dtype, train
 
     device = get_device(cfg.device)
     if cfg.precision == "best":
@@ -757,7 +763,7 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
         model = build_lm("gpt", vocab, block_size=cfg.context, n_layer=cfg.layers,
                          n_head=cfg.heads, n_embd=cfg.dim, **bias)  # fmt: skip
     else:
-        model = build_lm(cfg.arch, vocab, n_embd=cfg.dim, hidden=cfg.dim, layers=cfg.layers,
+        model = build_lm(cfg.arch, vocab, n_embd=cfg.dim, hidden_size=cfg.dim, n_layer=cfg.layers,
                          impl=cfg.impl)  # fmt: skip
     model.to(device)
     target = cfg.target_loss is not None
@@ -776,7 +782,12 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
         )
 
     sets = eval_sets(cfg.context)
-    dtype = resolve_precision(cfg.precision, device)
+    dtype = resolve_dtype(
+        {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(
+            cfg.precision, cfg.precision
+        ),
+        device,
+    )
     peak = matmul_peak_flops(device, dtype) if cfg.measure_peak else None
 
     ours = _Run("seqlab", cfg.batch * cfg.context)
@@ -829,10 +840,13 @@ def bench_lm(cfg: LMBenchConfig, out: Callable[[str], None] = print) -> dict[str
 
     g_train = torch.Generator().manual_seed(cfg.seed)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(100, cfg.steps // 10)
-    tc = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=warmup, weight_decay=0.1,
-                     betas=(0.9, 0.99), grad_clip=1.0,
-                     eval_every=WINDOW if cfg.reference else eval_every,
-                     precision=cfg.precision, compile=cfg.compile, log_every=WINDOW,
+    dtype_name = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(
+        cfg.precision, cfg.precision
+    )
+    tc = TrainConfig(max_iters=cfg.steps, learning_rate=cfg.lr, warmup_iters=warmup,
+                     weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
+                     eval_interval=WINDOW if cfg.reference else eval_every,
+                     dtype=dtype_name, compile=cfg.compile, log_interval=WINDOW,
                      seed=cfg.seed, progress=False)  # fmt: skip
     try:
         train(model, get_batch, tc, device, eval_fn=callback)

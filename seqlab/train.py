@@ -25,6 +25,7 @@ from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from seqlab.checks import check_choice, check_positive
+from seqlab.data.corpus import CharDataset
 
 EvalFn = Callable[[torch.nn.Module], Any]  # returns a float or a dict of floats
 
@@ -35,26 +36,28 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class TrainConfig:
-    """Everything the loop needs. ``min_lr=None`` means ``lr / 10``; ``grad_clip=None`` means
-    no clipping (the norm is still measured); ``time_budget_s`` stops early on wall-clock time;
-    ``eval_every`` calls ``eval_fn(model)`` every N steps and after the last one; ``precision``
-    is "auto" (bf16 on CUDA if supported, else fp16 with a GradScaler; fp32 on CPU/MPS),
-    "fp32", "bf16" or "fp16"; ``log_every`` sets how often the bar updates and the GPU syncs.
+    """Everything the loop needs (nanoGPT's names). ``min_lr=None`` means ``learning_rate / 10``;
+    ``grad_clip=None`` means no clipping (the norm is still measured); ``time_budget_s`` stops
+    early on wall-clock time; ``eval_interval`` calls ``eval_fn(model)`` every N steps and after
+    the last one; ``dtype`` is "auto" (bfloat16 on CUDA if supported, else float16 with a
+    GradScaler; float32 on CPU/MPS), "float32", "bfloat16" or "float16"; ``log_interval`` sets
+    how often the bar updates and the GPU syncs.
     """
 
-    steps: int = 1000
+    max_iters: int = 1000
     time_budget_s: float | None = None
-    lr: float = 1e-3
+    learning_rate: float = 1e-3
     min_lr: float | None = None
-    warmup_steps: int = 0
+    warmup_iters: int = 0
     weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.99)
+    beta1: float = 0.9
+    beta2: float = 0.99
     grad_clip: float | None = 1.0
-    eval_every: int | None = None
+    eval_interval: int | None = None
     eval_fn: EvalFn | None = None
-    precision: str = "auto"
+    dtype: str = "auto"
     compile: bool = False
-    log_every: int = 10
+    log_interval: int = 10
     seed: int | None = 0
     progress: bool = True
 
@@ -78,15 +81,21 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
     """AdamW, fused into one kernel where this torch and device support it."""
     groups = param_groups(model, config.weight_decay)
     try:
-        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=True)
+        return torch.optim.AdamW(
+            groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), fused=True
+        )
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+        return torch.optim.AdamW(
+            groups, lr=config.learning_rate, betas=(config.beta1, config.beta2)
+        )
 
 
 def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
     """Multiplier of ``lr`` at a step: linear warm-up, then cosine down to ``min_lr``."""
-    min_ratio = (config.min_lr if config.min_lr is not None else config.lr / 10) / config.lr
-    warmup, steps = config.warmup_steps, config.steps
+    min_ratio = (
+        config.min_lr if config.min_lr is not None else config.learning_rate / 10
+    ) / config.learning_rate
+    warmup, steps = config.warmup_iters, config.max_iters
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -97,18 +106,55 @@ def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
     return factor
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The autocast dtype for ``precision`` on ``device`` (``torch.float32`` = no autocast)."""
-    check_choice(precision, ("auto", "fp32", "bf16", "fp16"), "precision")
-    if precision == "auto":
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The autocast dtype for ``dtype`` on ``device`` (``torch.float32`` = no autocast)."""
+    check_choice(dtype, DTYPES, "dtype")
+    if dtype == "auto":
         if device.type != "cuda":
             return torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return getattr(torch, dtype)
+
+
+@torch.no_grad()
+def estimate_loss(
+    model: torch.nn.Module,
+    dataset: CharDataset,
+    batch_size: int,
+    block_size: int,
+    eval_iters: int,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """Mean loss over ``eval_iters`` random batches of each split, in eval mode, no gradients
+    (nanoGPT's ``estimate_loss``).
+
+    Inputs: a model with ``model(x, y) -> (logits, loss)``; batches (B=``batch_size``,
+    T=``block_size``) go to the model's device; ``generator`` fixes which windows are drawn.
+    Outputs: ``{"train": mean loss, "val": mean loss}`` in nats per token. The model's
+    train/eval mode is restored. Raises ``ValueError`` if ``eval_iters`` is not positive.
+    """
+    check_positive(eval_iters, "eval_iters")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        losses = {}
+        for split in ("train", "val"):
+            total = torch.zeros((), device=device)
+            for _ in range(eval_iters):
+                x, y = dataset.batch(split, batch_size, block_size, generator, device)
+                total += model(x, y)[1].float()
+            losses[split] = (total / eval_iters).item()
+    finally:
+        model.train(was_training)
+    return losses
 
 
 def _eval_columns(result: float | dict[str, float]) -> dict[str, float]:
-    """A float becomes ``val_loss``; dict keys "train"/"val" (``evaluate_lm``) become
+    """A float becomes ``val_loss``; dict keys "train"/"val" (``estimate_loss``) become
     ``train_loss``/``val_loss``; other keys are kept as they are."""
     if not isinstance(result, dict):
         return {"val_loss": float(result)}
@@ -128,18 +174,18 @@ def train(
     ``eval_fn`` (overrides ``config.eval_fn``) returns a float or a dict of floats.
     Outputs: DataFrame with columns step, time_s, lr, loss, grad_norm (before clipping, from
     ``clip_grad_norm_``), clipped, tokens_per_s, and eval columns on evaluated steps.
-    Stops after ``config.steps`` or ``config.time_budget_s``, whichever comes first; raises
+    Stops after ``config.max_iters`` or ``config.time_budget_s``, whichever comes first; raises
     :class:`NonFiniteLossError` naming the step when the loss becomes NaN/inf. On a GPU the
-    loss is read back every ``log_every`` steps, so the loop does not wait on every step.
+    loss is read back every ``log_interval`` steps, so the loop does not wait on every step.
     """
-    check_positive(config.steps, "steps")
-    check_positive(config.lr, "lr")
-    check_positive(config.log_every, "log_every")
+    check_positive(config.max_iters, "max_iters")
+    check_positive(config.learning_rate, "learning_rate")
+    check_positive(config.log_interval, "log_interval")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     eval_fn = eval_fn or config.eval_fn
     if config.seed is not None:
         torch.manual_seed(config.seed)  # dropout and anything else random inside the model
-    dtype = resolve_precision(config.precision, device)
+    dtype = resolve_dtype(config.dtype, device)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     optimizer = make_optimizer(model, config)
@@ -150,7 +196,7 @@ def train(
 
     rows: list[dict[str, Any]] = []
     pending: list[tuple[int, float, float, torch.Tensor, torch.Tensor, int]] = []
-    bar = tqdm(total=config.steps, disable=not config.progress, desc="train")
+    bar = tqdm(total=config.max_iters, disable=not config.progress, desc="train")
     model.train()
     start = window_start = time.perf_counter()
 
@@ -170,7 +216,7 @@ def train(
                     "try a lower lr, grad_clip, warm-up, or fp32/bf16 instead of fp16"
                 )
             rows.append(
-                dict(step=step, time_s=t, lr=lr, loss=loss, grad_norm=norm,
+                dict(iter=step, time_s=t, lr=lr, loss=loss, grad_norm=norm,
                      clipped=norm > max_norm, tokens_per_s=tokens_per_s)
             )  # fmt: skip
         bar.update(len(pending))
@@ -179,7 +225,7 @@ def train(
         window_start = now
 
     try:
-        for step in range(config.steps):
+        for step in range(config.max_iters):
             x, y = get_batch(step)
             with autocast:
                 _, loss = forward(x, y)
@@ -195,12 +241,14 @@ def train(
             elapsed = time.perf_counter() - start
             tokens = x.shape[0] * (x.shape[1] if x.dim() > 1 else 1)
             pending.append((step, elapsed, lr, loss.detach(), grad_norm.detach(), tokens))
-            last = step == config.steps - 1
+            last = step == config.max_iters - 1
             out_of_time = config.time_budget_s is not None and elapsed >= config.time_budget_s
             evaluate = eval_fn is not None and (
-                last or out_of_time or (config.eval_every and (step + 1) % config.eval_every == 0)
+                last
+                or out_of_time
+                or (config.eval_interval and (step + 1) % config.eval_interval == 0)
             )
-            if last or out_of_time or evaluate or (step + 1) % config.log_every == 0:
+            if last or out_of_time or evaluate or (step + 1) % config.log_interval == 0:
                 flush()
             if evaluate:
                 rows[-1].update(_eval_columns(eval_fn(model)))

@@ -99,7 +99,7 @@ def test_matmul_peak_flops_is_positive():
 
 
 def test_bench_seqlen_tiny_returns_every_combination():
-    df = bench_seqlen(lengths=(3, 6), batch=2, hidden=8, heads=2, device="cpu", repeats=1,
+    df = bench_seqlen(lengths=(3, 6), batch_size=2, hidden_size=8, nhead=2, device="cpu", repeats=1,
                       progress=False)  # fmt: skip
     assert len(df) == 4 * 2 * 2  # models x impls x lengths
     assert set(df["model"]) == {"rnn", "lstm", "gru", "transformer"}
@@ -111,8 +111,8 @@ def test_bench_seqlen_tiny_returns_every_combination():
 def test_bench_seqlen_rejects_bad_input():
     with pytest.raises(ValueError, match="cell"):
         bench_seqlen(lengths=(4,), cells=("lstm", "mamba"), device="cpu")
-    with pytest.raises(ValueError, match="multiple of heads"):
-        bench_seqlen(lengths=(4,), hidden=10, heads=4, device="cpu")
+    with pytest.raises(ValueError, match="multiple of nhead"):
+        bench_seqlen(lengths=(4,), hidden_size=10, nhead=4, device="cpu")
 
 
 def test_seqlen_cli_prints_strict_json_last(capsys):

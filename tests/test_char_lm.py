@@ -23,18 +23,18 @@ def data():
 
 
 def _setup(**kw):
-    base = dict(n_embd=8, batch_size=4, block_size=16, steps=6, eval_every=3, eval_iters=1,
-                warmup_steps=1, progress=False)  # fmt: skip
+    base = dict(n_embd=8, batch_size=4, block_size=16, max_iters=6, eval_interval=3, eval_iters=1,
+                warmup_iters=1, progress=False)  # fmt: skip
     return CharLMSetup(**{**base, **kw})
 
 
 def test_train_char_lm_history(data):
     model, history = train_char_lm(data, "gru", 12, _setup())
-    assert history["step"].tolist()[0] == -1  # the evaluation before training
+    assert history["iter"].tolist()[0] == -1  # the evaluation before training
     evaluated = history.dropna(subset=["val_loss"])
-    assert evaluated["step"].tolist() == [-1, 2, 5]
+    assert evaluated["iter"].tolist() == [-1, 2, 5]
     assert (history["cell"] == "gru").all() and history["params"].iloc[0] > 0
-    assert model.config.cell == "gru" and model.config.hidden == 12
+    assert model.config.cell == "gru" and model.config.hidden_size == 12
 
 
 def test_same_seed_same_history(data):
@@ -44,19 +44,19 @@ def test_same_seed_same_history(data):
 
 
 def test_compare_char_lms_summary(data):
-    models, history, summary = compare_char_lms(data, {"rnn": 10, "lstm": 5}, _setup(steps=3))
+    models, history, summary = compare_char_lms(data, {"rnn": 10, "lstm": 5}, _setup(max_iters=3))
     assert set(models) == {"rnn", "lstm"} and list(summary.index) == ["rnn", "lstm"]
     assert summary.loc["rnn", "steps"] == 3 and summary.loc["lstm", "hidden"] == 5
     assert set(history["cell"]) == {"rnn", "lstm"}
 
 
 def test_time_budget_stops_early(data):
-    _, history = train_char_lm(data, "rnn", 8, _setup(steps=10_000, time_budget_s=0.3))
-    assert history["step"].max() < 9_999
+    _, history = train_char_lm(data, "rnn", 8, _setup(max_iters=10_000, time_budget_s=0.3))
+    assert history["iter"].max() < 9_999
 
 
 def test_sample_text_is_reproducible(data):
-    model, _ = train_char_lm(data, "lstm", 8, _setup(steps=2))
+    model, _ = train_char_lm(data, "lstm", 8, _setup(max_iters=2))
     a = sample_text(model, data, prompt="RO", n_chars=20, seed=3)
     assert a == sample_text(model, data, prompt="RO", n_chars=20, seed=3)
     assert a.startswith("RO") and len(a) == 22
@@ -67,4 +67,4 @@ def test_setups_follow_the_profile(monkeypatch):
     hidden, setup = comparison_setup()
     assert hidden == 32 and setup.time_budget_s is not None
     _, steps_setup = equal_steps_setup()
-    assert steps_setup.steps < setup.steps
+    assert steps_setup.max_iters < setup.max_iters

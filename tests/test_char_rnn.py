@@ -38,7 +38,7 @@ def dataset() -> CharDataset:
 def model(dataset) -> RecurrentLM:
     torch.manual_seed(0)
     config = RecurrentLMConfig(
-        vocab_size=dataset.tokenizer.vocab_size, cell="rnn", n_embd=8, hidden=16
+        vocab_size=dataset.tokenizer.vocab_size, cell="rnn", n_embd=8, hidden_size=16
     )
     return RecurrentLM(config)
 
@@ -53,7 +53,7 @@ def test_setup_follows_the_profile(monkeypatch):
     h_smoke, smoke = char_rnn_setup()
     monkeypatch.setenv("SEQLAB_PROFILE", "standard")
     h_std, std = char_rnn_setup()
-    assert h_smoke < h_std and smoke.steps < std.steps
+    assert h_smoke < h_std and smoke.max_iters < std.max_iters
     assert smoke.time_budget_s <= 10 and std.time_budget_s <= 150  # the chapter's budgets
 
 
@@ -121,7 +121,7 @@ def test_context_saliency_and_fit(model, dataset):
 def test_loss_curve_figure():
     history = pd.DataFrame(
         {
-            "step": [-1, 0, 1, 2],
+            "iter": [-1, 0, 1, 2],
             "loss": [np.nan, 4.0, 3.0, 2.5],
             "val_loss": [4.3, np.nan, np.nan, 2.6],
         }

@@ -20,7 +20,7 @@ from seqlab.experiments.clipping import (
 )
 
 TEXT = "to be, or not to be: that is the question.\n" * 60
-TINY = dict(hidden=16, n_embd=8, batch_size=4, block_size=24, steps=6)
+TINY = dict(hidden=16, n_embd=8, batch_size=4, block_size=24, max_iters=6)
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +50,24 @@ def test_make_model_sets_the_radius_and_is_seeded(dataset):
 
 
 def test_unclipped_sgd_at_large_radius_stops_with_a_nan_row(dataset):
-    cfg = ClippingConfig(rho=3.0, optimizer="sgd", lr=1.0, max_norm=None, **TINY)
+    cfg = ClippingConfig(rho=3.0, optimizer="sgd", learning_rate=1.0, grad_clip=None, **TINY)
     h = clipping_run(dataset, cfg, progress=False)
-    assert len(h) < cfg.steps and math.isnan(h["loss"].iloc[-1])
+    assert len(h) < cfg.max_iters and math.isnan(h["loss"].iloc[-1])
     assert summarize(h.assign(run="x")).loc["x", "diverged"]
 
 
 def test_clipping_records_the_norm_before_clipping_and_survives(dataset):
-    cfg = ClippingConfig(rho=3.0, optimizer="sgd", lr=1.0, max_norm=0.5, **TINY)
+    cfg = ClippingConfig(rho=3.0, optimizer="sgd", learning_rate=1.0, grad_clip=0.5, **TINY)
     h = clipping_run(dataset, cfg, progress=False)
-    assert len(h) == cfg.steps and h["loss"].map(math.isfinite).all()
+    assert len(h) == cfg.max_iters and h["loss"].map(math.isfinite).all()
     assert h["grad_norm"].iloc[0] > 0.5 and h["clipped"].iloc[0]
     assert (h["clipped"] == (h["grad_norm"] > 0.5)).all()
-    assert {"rho", "optimizer", "max_norm"} <= set(h.columns)
+    assert {"rho", "optimizer", "grad_clip"} <= set(h.columns)
 
 
 def test_experiment_is_reproducible_and_summarized(dataset):
     base = ClippingConfig(rho=1.2, **TINY)
-    runs = {"sgd": {"max_norm": None}, "adamw": {"optimizer": "adamw", "lr": 1e-3}}
+    runs = {"sgd": {"grad_clip": None}, "adamw": {"optimizer": "adamw", "learning_rate": 1e-3}}
     h1 = clipping_experiment(dataset, base, runs, progress=False)
     h2 = clipping_experiment(dataset, base, runs, progress=False)
     assert h1.equals(h2)
@@ -85,5 +85,5 @@ def test_setup_follows_the_profile(monkeypatch):
     smoke, runs = clipping_setup()
     monkeypatch.setenv("SEQLAB_PROFILE", "standard")
     standard, _ = clipping_setup()
-    assert smoke.steps < standard.steps and smoke.rho == standard.rho == 1.5
-    assert sorted(r["max_norm"] is None for r in runs.values()) == [False, False, True, True]
+    assert smoke.max_iters < standard.max_iters and smoke.rho == standard.rho == 1.5
+    assert sorted(r["grad_clip"] is None for r in runs.values()) == [False, False, True, True]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqlab.data import corpus
-from seqlab.data.corpus import CharDataset, CharTokenizer, evaluate_lm, markdown_to_text
+from seqlab.data.corpus import CharDataset, CharTokenizer, markdown_to_text
 
 FAKE_PLAY = """# The Tragedy of Testing
 
@@ -161,24 +161,3 @@ def test_block_size_too_long_for_split(dataset):
     dataset.batch("val", 2, 99)  # 99 + 1 tokens fit in 100
     with pytest.raises(ValueError, match=r"block_size=100 .* 'val' split, which has 100 tokens"):
         dataset.batch("val", 2, 100)
-
-
-def test_evaluate_lm_restores_mode_and_averages():
-    class Uniform(torch.nn.Module):
-        def __init__(self, V):
-            super().__init__()
-            self.bias = torch.nn.Parameter(torch.zeros(V))
-
-        def forward(self, idx, targets):
-            assert not self.training and not torch.is_grad_enabled()
-            logits = self.bias.expand(*idx.shape, -1)
-            return logits, torch.nn.functional.cross_entropy(
-                logits.flatten(0, 1), targets.flatten()
-            )
-
-    ds = CharDataset("abcd" * 100)
-    model = Uniform(ds.tokenizer.vocab_size).train()
-    losses = evaluate_lm(model, ds, 4, 8, iters=2, generator=torch.Generator().manual_seed(0))
-    assert set(losses) == {"train", "val"}
-    assert losses["val"] == pytest.approx(torch.log(torch.tensor(4.0)).item(), rel=1e-5)
-    assert model.training

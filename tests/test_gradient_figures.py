@@ -79,10 +79,10 @@ def test_static_interactive_has_a_rho_slider_per_nonlinearity():
 
 
 def _history() -> pd.DataFrame:
-    ok = pd.DataFrame({"step": range(5), "loss": [4.0, 3.5, 3.0, 2.8, 2.7]})
-    ok = ok.assign(grad_norm=[50.0, 5.0, 0.5, 0.4, 0.3], max_norm=1.0, run="clipped")
-    bad = pd.DataFrame({"step": [0, 1], "loss": [40.0, math.nan], "grad_norm": [3e3, math.nan]})
-    bad = bad.assign(max_norm=None, run="plain")
+    ok = pd.DataFrame({"iter": range(5), "loss": [4.0, 3.5, 3.0, 2.8, 2.7]})
+    ok = ok.assign(grad_norm=[50.0, 5.0, 0.5, 0.4, 0.3], grad_clip=1.0, run="clipped")
+    bad = pd.DataFrame({"iter": [0, 1], "loss": [40.0, math.nan], "grad_norm": [3e3, math.nan]})
+    bad = bad.assign(grad_clip=None, run="plain")
     return pd.concat([ok, bad], ignore_index=True)
 
 

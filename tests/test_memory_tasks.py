@@ -26,7 +26,7 @@ from seqlab.experiments.memory_tasks import (
 
 
 def _config(**kw):
-    defaults = dict(T=4, hidden=8, steps=3, batch_size=8, eval_size=16, progress=False)
+    defaults = dict(T=4, hidden=8, max_iters=3, batch_size=8, eval_size=16, progress=False)
     return MemoryTaskConfig(**{**defaults, **kw})
 
 
@@ -88,7 +88,7 @@ def test_run_is_reproducible_and_reports():
 
 
 def test_delay_sweep_rows():
-    df = delay_sweep(_config(steps=2), {"rnn": 6, "lstm": 3}, [3, 5])
+    df = delay_sweep(_config(max_iters=2), {"rnn": 6, "lstm": 3}, [3, 5])
     assert list(zip(df["T"], df["cell"], df["hidden"], strict=True)) == [
         (3, "rnn", 6), (3, "lstm", 3), (5, "rnn", 6), (5, "lstm", 3)
     ]  # fmt: skip
@@ -105,7 +105,7 @@ def test_bad_config_is_named():
 
 
 def test_seed_study_reuses_runs_from_a_sweep():
-    base = _config(steps=2)
+    base = _config(max_iters=2)
     sweep = delay_sweep(base, ["lstm"], [base.T])
     study = seed_study(base, "forget_bias", [0.0, 1.0], [0], reuse=sweep)
     assert study["reused"].tolist() == [False, True]  # b_f = 1, seed 0 is the sweep's run

@@ -91,7 +91,7 @@ def test_memory_figures():
     fig = position_figure({"a": [0.1, 0.9], "b": [0.5, 0.5]}, chance=0.1)
     assert len(fig.data) == 3
     history = pd.DataFrame(
-        {"step": [-1, 0, 1], "time_s": [0, 0.5, 1.0], "val_loss": [4.0, np.nan, 3.0],
+        {"iter": [-1, 0, 1], "time_s": [0, 0.5, 1.0], "val_loss": [4.0, np.nan, 3.0],
          "cell": "lstm", "params": 100}
     )  # fmt: skip
     fig = loss_curves_figure(history)

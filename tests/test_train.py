@@ -7,10 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from seqlab.data.corpus import CharDataset
 from seqlab.data.tasks import copy_baseline, copy_task
 from seqlab.train import (
     NonFiniteLossError,
     TrainConfig,
+    estimate_loss,
     load_checkpoint,
     lr_lambda,
     param_groups,
@@ -58,12 +60,14 @@ def make_model(seed=0):
 
 
 def test_loss_decreases_on_copy_task():
-    config = TrainConfig(steps=200, lr=1e-2, warmup_steps=20, progress=False, log_every=50)
+    config = TrainConfig(
+        max_iters=200, learning_rate=1e-2, warmup_iters=20, progress=False, log_interval=50
+    )
     history = train(make_model(), copy_batches, config)
     assert list(history.columns[:7]) == [
-        "step", "time_s", "lr", "loss", "grad_norm", "clipped", "tokens_per_s"
+        "iter", "time_s", "lr", "loss", "grad_norm", "clipped", "tokens_per_s"
     ]  # fmt: skip
-    assert len(history) == 200 and history.step.tolist() == list(range(200))
+    assert len(history) == 200 and history["iter"].tolist() == list(range(200))
     start, end = history.loss.iloc[:10].mean(), history.loss.iloc[-20:].mean()
     assert end < 0.5 * start
     assert end < copy_baseline(
@@ -73,7 +77,7 @@ def test_loss_decreases_on_copy_task():
 
 
 def test_same_seed_same_history():
-    config = TrainConfig(steps=15, progress=False, log_every=4)
+    config = TrainConfig(max_iters=15, progress=False, log_interval=4)
     a = train(make_model(), copy_batches, config)
     b = train(make_model(), copy_batches, config)
     cols = ["loss", "grad_norm", "lr", "clipped"]
@@ -92,7 +96,7 @@ def test_nan_guard_names_the_step_and_value():
             loss = (self.w * x).mean()
             return None, loss * math.nan if self.calls == 8 else loss
 
-    config = TrainConfig(steps=50, progress=False, log_every=5)
+    config = TrainConfig(max_iters=50, progress=False, log_interval=5)
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at step 7") as err:
         train(NaNAt(), lambda step: (torch.ones(2, 3), None), config)
     assert isinstance(err.value, FloatingPointError)
@@ -108,7 +112,7 @@ def test_time_budget_stops_early():
             time.sleep(0.01)
             return None, (self.w * x).pow(2).mean()
 
-    config = TrainConfig(steps=10_000, time_budget_s=0.2, progress=False)
+    config = TrainConfig(max_iters=10_000, time_budget_s=0.2, progress=False)
     history = train(Slow(), lambda step: (torch.ones(2, 3), None), config)
     assert 5 <= len(history) < 60
     assert history.time_s.iloc[-1] >= 0.2
@@ -125,11 +129,11 @@ def test_clipping_is_reported_with_the_pre_clip_norm():
 
     x = torch.tensor([3.0, 4.0])
     clipped = train(
-        Quadratic(), lambda s: (x, None), TrainConfig(steps=3, grad_clip=1.0, progress=False)
+        Quadratic(), lambda s: (x, None), TrainConfig(max_iters=3, grad_clip=1.0, progress=False)
     )
     assert clipped.grad_norm.tolist() == pytest.approx([5.0] * 3) and clipped.clipped.all()
     free = train(
-        Quadratic(), lambda s: (x, None), TrainConfig(steps=3, grad_clip=None, progress=False)
+        Quadratic(), lambda s: (x, None), TrainConfig(max_iters=3, grad_clip=None, progress=False)
     )
     assert free.grad_norm.tolist() == pytest.approx([5.0] * 3) and not free.clipped.any()
 
@@ -142,7 +146,12 @@ def test_eval_columns_and_schedule():
         return {"train": 1.0, "val": 2.0}
 
     config = TrainConfig(
-        steps=10, lr=1e-3, min_lr=1e-4, warmup_steps=4, eval_every=4, progress=False
+        max_iters=10,
+        learning_rate=1e-3,
+        min_lr=1e-4,
+        warmup_iters=4,
+        eval_interval=4,
+        progress=False,
     )
     h = train(make_model(), copy_batches, config, eval_fn=eval_fn)
     assert h.val_loss.notna().tolist() == [i in (3, 7, 9) for i in range(10)]
@@ -150,7 +159,7 @@ def test_eval_columns_and_schedule():
     assert h.lr.tolist()[:4] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])  # linear warm-up
     assert h.lr.iloc[-1] == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
     f = lr_lambda(config)
-    assert f(config.steps) == pytest.approx(0.1)  # cosine ends at min_lr
+    assert f(config.max_iters) == pytest.approx(0.1)  # cosine ends at min_lr
 
 
 def test_no_weight_decay_on_biases_norms_embeddings():
@@ -164,11 +173,13 @@ def test_no_weight_decay_on_biases_norms_embeddings():
     assert no_decay["weight_decay"] == 0.0
 
 
-def test_bf16_on_cpu_and_bad_precision():
-    h = train(make_model(), copy_batches, TrainConfig(steps=3, precision="bf16", progress=False))
+def test_bf16_on_cpu_and_bad_dtype():
+    h = train(
+        make_model(), copy_batches, TrainConfig(max_iters=3, dtype="bfloat16", progress=False)
+    )
     assert len(h) == 3 and h.loss.notna().all()
-    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
-        train(make_model(), copy_batches, TrainConfig(steps=3, precision="fp8", progress=False))
+    with pytest.raises(ValueError, match="unknown dtype 'fp8'"):
+        train(make_model(), copy_batches, TrainConfig(max_iters=3, dtype="fp8", progress=False))
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -182,3 +193,26 @@ def test_checkpoint_round_trip(tmp_path):
     for (n, p), (_, q) in zip(model.state_dict().items(), other.state_dict().items(), strict=True):
         assert torch.equal(p, q), n
     assert path.read_bytes()[8:9] == b"{"  # safetensors: header length, then JSON; no pickle
+
+
+def test_estimate_loss_restores_mode_and_averages():
+    class Uniform(torch.nn.Module):
+        def __init__(self, V):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.zeros(V))
+
+        def forward(self, idx, targets):
+            assert not self.training and not torch.is_grad_enabled()
+            logits = self.bias.expand(*idx.shape, -1)
+            return logits, torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), targets.flatten()
+            )
+
+    ds = CharDataset("abcd" * 100)
+    model = Uniform(ds.tokenizer.vocab_size).train()
+    losses = estimate_loss(
+        model, ds, 4, 8, eval_iters=2, generator=torch.Generator().manual_seed(0)
+    )
+    assert set(losses) == {"train", "val"}
+    assert losses["val"] == pytest.approx(torch.log(torch.tensor(4.0)).item(), rel=1e-5)
+    assert model.training

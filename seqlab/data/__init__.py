@@ -4,7 +4,6 @@
 from seqlab.data.corpus import (  # noqa: F401
     CharDataset,
     CharTokenizer,
-    evaluate_lm,
     load_shakespeare,
     markdown_to_text,
 )

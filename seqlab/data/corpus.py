@@ -286,34 +286,3 @@ class CharDataset:
             x = (x.pin_memory() if pin else x).to(device, non_blocking=pin)
             y = (y.pin_memory() if pin else y).to(device, non_blocking=pin)
         return x, y
-
-
-@torch.no_grad()
-def evaluate_lm(
-    model: torch.nn.Module,
-    dataset: CharDataset,
-    batch_size: int,
-    block_size: int,
-    iters: int,
-    generator: torch.Generator | None = None,
-) -> dict[str, float]:
-    """Mean loss over ``iters`` random batches of each split, in eval mode without gradients.
-
-    Inputs: a model with ``model(x, y) -> (logits, loss)``; batches go to the model's device.
-    Outputs: ``{"train": mean loss, "val": mean loss}``. The model's train/eval mode is restored.
-    """
-    check_positive(iters, "iters")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        losses = {}
-        for split in ("train", "val"):
-            total = torch.zeros((), device=device)
-            for _ in range(iters):
-                x, y = dataset.batch(split, batch_size, block_size, generator, device)
-                total += model(x, y)[1].float()
-            losses[split] = (total / iters).item()
-    finally:
-        model.train(was_training)
-    return losses

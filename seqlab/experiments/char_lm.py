@@ -26,12 +26,12 @@ import pandas as pd
 import torch
 
 from seqlab.checks import check_choice
-from seqlab.data.corpus import CharDataset, evaluate_lm, load_shakespeare
+from seqlab.data.corpus import CharDataset, load_shakespeare
 from seqlab.experiments.cpu_threads import cpu_threads
 from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
-from seqlab.train import TrainConfig, train
+from seqlab.train import TrainConfig, estimate_loss, train
 
 
 @dataclass
@@ -106,14 +106,17 @@ def train_char_lm(
 ) -> tuple[RecurrentLM, pd.DataFrame]:
     """Train one char-level LM; return ``(model, history)``.
 
-    Outputs: ``history`` is :func:`seqlab.train.train`'s table (step, time_s, loss, ...) with
+    Outputs: ``history`` is :func:`seqlab.train.train`'s table (iter, time_s, loss, ...) with
     ``train_loss``/``val_loss`` on the evaluated steps, plus columns ``cell``, ``hidden_size``,
-    ``n_params``. The first row is an evaluation before training (step -1, time 0).
+    ``n_params``. The first row is an evaluation before training (iter -1, time 0).
     """
     device = torch.device(device or "cpu")
     torch.manual_seed(config.seed)  # same initial-weight stream for every cell
     model_config = RecurrentLMConfig(
-        vocab_size=dataset.tokenizer.vocab_size, cell=cell, n_embd=config.n_embd, hidden=hidden_size
+        vocab_size=dataset.tokenizer.vocab_size,
+        cell=cell,
+        n_embd=config.n_embd,
+        hidden_size=hidden_size,
     )
     model = RecurrentLM(model_config).to(device)
     g = torch.Generator().manual_seed(config.seed)
@@ -123,24 +126,24 @@ def train_char_lm(
 
     def eval_fn(m: torch.nn.Module) -> dict[str, float]:
         fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return evaluate_lm(
+        return estimate_loss(
             m, dataset, config.batch_size, config.block_size, config.eval_iters, fixed
         )
 
     timed = config.time_budget_s is not None
     train_config = TrainConfig(
-        steps=config.max_iters,
+        max_iters=config.max_iters,
         time_budget_s=config.time_budget_s,
-        lr=config.learning_rate,
+        learning_rate=config.learning_rate,
         min_lr=config.learning_rate if timed else None,  # constant lr under a wall-time budget
-        warmup_steps=config.warmup_iters,
-        eval_every=config.eval_interval,
-        log_every=10,
+        warmup_iters=config.warmup_iters,
+        eval_interval=config.eval_interval,
+        log_interval=10,
         seed=config.seed,
         progress=progress,
     )
     with cpu_threads(config.cpu_threads, device):
-        start = {"step": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
+        start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
         history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
     history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
     history["cell"], history["hidden_size"], history["n_params"] = (
@@ -162,7 +165,7 @@ def summarize(history: pd.DataFrame) -> pd.DataFrame:
                 "cell": cell,
                 "hidden_size": int(h["hidden_size"].iloc[0]),
                 "n_params": int(h["n_params"].iloc[0]),
-                "steps": int(h["step"].max()) + 1,
+                "steps": int(h["iter"].max()) + 1,
                 "train_s": float(h["time_s"].max()),
                 "tokens_per_s": float(h["tokens_per_s"].median()),
                 "val_loss": float(evaluated["val_loss"].iloc[-1]),

@@ -44,7 +44,7 @@ OPTIMIZERS = ("sgd", "adamw")
 class ClippingConfig:
     """One run: the model, its initial spectral radius, the optimiser and the clip threshold.
 
-    ``max_norm=None`` means no clipping (the norm is still measured).
+    ``grad_clip=None`` means no clipping (the norm is still measured).
     """
 
     rho: float = 1.5
@@ -53,10 +53,10 @@ class ClippingConfig:
     n_embd: int = 32
     batch_size: int = 16
     block_size: int = 64
-    steps: int = 150
+    max_iters: int = 150
     optimizer: str = "sgd"
-    lr: float = 0.2
-    max_norm: float | None = 1.0
+    learning_rate: float = 0.2
+    grad_clip: float | None = 1.0
     seed: int = 0
 
 
@@ -84,7 +84,7 @@ def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
             vocab_size=vocab_size,
             cell="rnn",
             n_embd=config.n_embd,
-            hidden=config.hidden,
+            hidden_size=config.hidden,
             cell_options={"nonlinearity": config.nonlinearity},
         )
     )
@@ -95,8 +95,8 @@ def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
 def _optimizer(model: torch.nn.Module, config: ClippingConfig) -> torch.optim.Optimizer:
     check_choice(config.optimizer, OPTIMIZERS, "optimizer")
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr)
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+        return torch.optim.SGD(model.parameters(), lr=config.learning_rate)
+    return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
 
 
 def clipping_run(
@@ -111,32 +111,32 @@ def clipping_run(
     Inputs: ``dataset`` (its tokenizer sets V); ``config``; ``label`` names the progress bar;
     ``progress`` None: a bar except in the static-book build. On a CPU the run uses one thread
     (:mod:`seqlab.experiments.cpu_threads`: faster for a model this small).
-    Outputs: one row per step: step, loss (NaN on the step that diverged), grad_norm (before
+    Outputs: one row per step: iter, loss (NaN on the step that diverged), grad_norm (before
     clipping; inf/NaN once it overflows), clipped (bool), and the config's fields.
     The batches depend only on ``config.seed``, so every run sees the same text.
     """
-    check_positive(config.steps, "steps")
+    check_positive(config.max_iters, "max_iters")
     device = torch.device(device or "cpu")
     model = make_model(dataset.tokenizer.vocab_size, config).to(device)
     optimizer = _optimizer(model, config)
-    max_norm = config.max_norm if config.max_norm is not None else math.inf
+    max_norm = config.grad_clip if config.grad_clip is not None else math.inf
     g = torch.Generator().manual_seed(config.seed)
     rows: list[dict[str, Any]] = []
     progress = show_progress() if progress is None else progress
-    bar = tqdm(range(config.steps), desc=label or "train", disable=not progress)
+    bar = tqdm(range(config.max_iters), desc=label or "train", disable=not progress)
     with cpu_threads(1, device):
         for step in bar:
             x, y = dataset.batch("train", config.batch_size, config.block_size, g, device)
             _, loss = model(x, y)
             loss_value = loss.item()
             if not math.isfinite(loss_value):  # diverged: record it and stop
-                rows.append({"step": step, "loss": math.nan, "grad_norm": math.nan})
+                rows.append({"iter": step, "loss": math.nan, "grad_norm": math.nan})
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
             optimizer.step()
-            rows.append({"step": step, "loss": loss_value, "grad_norm": norm})
+            rows.append({"iter": step, "loss": loss_value, "grad_norm": norm})
             bar.set_postfix(loss=f"{loss_value:.3f}", grad_norm=f"{norm:.3g}", refresh=False)
     bar.close()
     history = pd.DataFrame(rows)
@@ -156,7 +156,7 @@ def clipping_experiment(
     """Several runs from the same initial weights and batches, each changing ``base``'s fields.
 
     Inputs: ``runs`` = ``{label: {field: value}}``, e.g.
-    ``{"SGD": {"max_norm": None}, "SGD + clip": {"max_norm": 1.0}}``.
+    ``{"SGD": {"grad_clip": None}, "SGD + clip": {"grad_clip": 1.0}}``.
     Outputs: the stacked histories with a column ``run`` (the label).
     """
     histories = []
@@ -189,10 +189,10 @@ def summarize(history: pd.DataFrame, last: int = 20) -> pd.DataFrame:
 
 #: the chapter's runs: plain SGD and AdamW, each without and with clipping at 1
 RUNS: dict[str, dict[str, Any]] = {
-    "SGD": {"optimizer": "sgd", "lr": 0.2, "max_norm": None},
-    "SGD, clipped at 1": {"optimizer": "sgd", "lr": 0.2, "max_norm": 1.0},
-    "AdamW": {"optimizer": "adamw", "lr": 3e-3, "max_norm": None},
-    "AdamW, clipped at 1": {"optimizer": "adamw", "lr": 3e-3, "max_norm": 1.0},
+    "SGD": {"optimizer": "sgd", "learning_rate": 0.2, "grad_clip": None},
+    "SGD, clipped at 1": {"optimizer": "sgd", "learning_rate": 0.2, "grad_clip": 1.0},
+    "AdamW": {"optimizer": "adamw", "learning_rate": 3e-3, "grad_clip": None},
+    "AdamW, clipped at 1": {"optimizer": "adamw", "learning_rate": 3e-3, "grad_clip": 1.0},
 }
 
 

@@ -182,12 +182,12 @@ def run_memory_task(
         return x.to(device), y.to(device)
 
     train_config = TrainConfig(
-        steps=config.max_iters,
+        max_iters=config.max_iters,
         time_budget_s=config.time_budget_s,
-        lr=config.learning_rate,
+        learning_rate=config.learning_rate,
         weight_decay=0.0,
         grad_clip=1.0,
-        log_every=25,
+        log_interval=25,
         seed=config.seed,
         progress=progress,
     )

@@ -53,7 +53,7 @@ RNN = {
         cells=("RNN",), nonlinearities=("linear", "tanh", "relu"), rhos=(0.8, 1.0, 1.2, 1.5),
         T=100,
     ),
-    "clipping": dict(base=dict(steps=P(25, 150, 400))),
+    "clipping": dict(base=dict(max_iters=P(25, 150, 400))),
     "context_window": dict(char_lm=_RNN_CHAR_LM, length=P(32, 100), n_windows=P(16, 128)),
 }
 

@@ -44,7 +44,7 @@ class TimingConfig:
 
 def measure_timing(
     lengths: Sequence[int],
-    batch: int,
+    batch_size: int,
     device: torch.device | str,
     hidden_size: int = 64,
     repeats: int = 3,
@@ -53,10 +53,10 @@ def measure_timing(
     progress: bool = False,
 ) -> pd.DataFrame:
     """:func:`seqlab.bench.bench_seqlen` of the fused and from-scratch RNN, GRU and LSTM layers
-    at every length in ``lengths``, batch size ``batch``, on ``device`` (a fresh measurement)."""
+    at every length in ``lengths``, ``batch_size``, on ``device`` (a fresh measurement)."""
     with cpu_threads(threads, device):
         return bench_seqlen(
-            tuple(lengths), batch=batch, hidden=hidden_size, include_transformer=False,
+            tuple(lengths), batch_size=batch_size, hidden_size=hidden_size, include_transformer=False,
             device=device, repeats=repeats, timeout_s=timeout_s, progress=progress,
         )  # fmt: skip
 
@@ -64,7 +64,7 @@ def measure_timing(
 @experiment("gru.timing")
 def recurrent_timing(config: TimingConfig, device: torch.device, progress: bool) -> dict:
     """Values: ``timings``, one :func:`measure_timing` table per static batch size stacked
-    (columns model, impl, seq_len, batch, status, median_ms, iqr_ms, ...), and ``lengths_name``
+    (columns model, impl, seq_len, batch_size, status, median_ms, iqr_ms, ...), and ``lengths_name``
     (the set of lengths measured)."""
     name, lengths = next(iter(config.lengths.items()))
     tables = [

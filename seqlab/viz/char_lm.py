@@ -33,20 +33,20 @@ def loss_curve_figure(
 ) -> go.Figure:
     """Loss (nats per character) against step.
 
-    Inputs: ``history`` with columns step, loss and (on evaluated rows) val_loss, as in
+    Inputs: ``history`` with columns iter, loss and (on evaluated rows) val_loss, as in
     :func:`seqlab.experiments.char_lm.char_lm`'s history; ``references`` ``{label: level}``
     drawn as dotted horizontal lines.
     """
     fig = go.Figure()
     steps = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[:0]
     fig.add_scatter(
-        x=steps["step"], y=steps["loss"], name="training batch",
+        x=steps["iter"], y=steps["loss"], name="training batch",
         line={"color": PALETTE[0], "width": 1}, opacity=0.6,
     )  # fmt: skip
     if "val_loss" in history:
         val = history.dropna(subset=["val_loss"])
         fig.add_scatter(
-            x=val["step"].clip(lower=0), y=val["val_loss"], name="validation",
+            x=val["iter"].clip(lower=0), y=val["val_loss"], name="validation",
             mode="lines+markers", line={"color": PALETTE[1], "width": 2.5},
         )  # fmt: skip
     for i, (label, level) in enumerate((references or {}).items()):
@@ -65,7 +65,7 @@ def loss_curve_figure(
 def loss_curves_figure(
     history: pd.DataFrame, x: str = "time_s", title: str | None = None
 ) -> go.Figure:
-    """Validation loss against ``x`` ("time_s" or "step"), one line per cell."""
+    """Validation loss against ``x`` ("time_s" or "iter"), one line per cell."""
     fig = go.Figure()
     evaluated = history.dropna(subset=["val_loss"])
     for cell in dict.fromkeys(evaluated["cell"]):
@@ -120,9 +120,9 @@ def char_rnn_loss(profile: str) -> Figure:
     fig = Figure()
     ax = fig.add_subplot()
     steps = history.dropna(subset=["loss"])
-    ax.plot(steps["step"], steps["loss"], color=PALETTE[0], linewidth=0.6, label="training batch")
+    ax.plot(steps["iter"], steps["loss"], color=PALETTE[0], linewidth=0.6, label="training batch")
     val = history.dropna(subset=["val_loss"])
-    ax.plot(val["step"].clip(lower=0), val["val_loss"], "o-", color=PALETTE[1], markersize=2.5,
+    ax.plot(val["iter"].clip(lower=0), val["val_loss"], "o-", color=PALETTE[1], markersize=2.5,
             label="validation")  # fmt: skip
     ax.axhline(references["uniform"], color=PALETTE[2], linestyle=":", label=r"uniform, $\ln V$")
     ax.axhline(references["unigram"], color=PALETTE[3], linestyle="--", label="unigram")
@@ -170,4 +170,4 @@ def lstm_vs_rnn_lm(profile: str) -> Figure:
 )
 def gru_lstm_rnn_lm(profile: str) -> Figure:
     """Validation loss vs step, three cells at equal parameters."""
-    return plotly_to_matplotlib(loss_curves_figure(char_lm("gru.char_lm")["history"], x="step"))
+    return plotly_to_matplotlib(loss_curves_figure(char_lm("gru.char_lm")["history"], x="iter"))

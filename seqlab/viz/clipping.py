@@ -24,7 +24,7 @@ def clipping_figure(history: pd.DataFrame, title: str | None = None) -> go.Figur
     """Loss (left) and gradient norm before clipping (right) per step, log scales, one colour
     per run.
 
-    Inputs: ``history`` with columns run, step, loss, grad_norm, max_norm (the ``history`` of
+    Inputs: ``history`` with columns run, iter, loss, grad_norm, grad_clip (the ``history`` of
     :func:`seqlab.experiments.clipping.clipping`). A run that diverged ends with a cross at its
     last finite loss.
     """
@@ -35,20 +35,20 @@ def clipping_figure(history: pd.DataFrame, title: str | None = None) -> go.Figur
         color = PALETTE[i % len(PALETTE)]
         finite = h[np.isfinite(h["loss"])]
         fig.add_scatter(
-            x=finite["step"], y=finite["loss"], name=run, legendgroup=run,
+            x=finite["iter"], y=finite["loss"], name=run, legendgroup=run,
             line={"color": color}, row=1, col=1,
         )  # fmt: skip
         fig.add_scatter(
-            x=h["step"], y=h["grad_norm"], name=run, legendgroup=run, showlegend=False,
+            x=h["iter"], y=h["grad_norm"], name=run, legendgroup=run, showlegend=False,
             line={"color": color, "width": 1}, row=1, col=2,
         )  # fmt: skip
         if len(finite) < len(h):  # diverged: mark where
             fig.add_scatter(
-                x=finite["step"].iloc[-1:], y=finite["loss"].iloc[-1:], mode="markers",
+                x=finite["iter"].iloc[-1:], y=finite["loss"].iloc[-1:], mode="markers",
                 marker={"symbol": "x", "size": 12, "color": color}, showlegend=False,
                 hovertext="loss became NaN/inf after this step", row=1, col=1,
             )  # fmt: skip
-    for c in history["max_norm"].dropna().unique():
+    for c in history["grad_clip"].dropna().unique():
         fig.add_hline(y=float(c), line={"dash": "dot", "color": "grey"}, row=1, col=2)
     fig.update_yaxes(type="log", exponentformat="power")
     fig.update_xaxes(title_text="step")
@@ -73,11 +73,11 @@ def rnn_clipping(profile: str) -> Figure:
     for i, (run, h) in enumerate(history.groupby("run", sort=False)):
         color = PALETTE[i % len(PALETTE)]
         finite = h[h["loss"].map(math.isfinite)]
-        ax_loss.plot(finite["step"], finite["loss"], color=color, label=run)
+        ax_loss.plot(finite["iter"], finite["loss"], color=color, label=run)
         if len(finite) < len(h):
-            ax_loss.plot(finite["step"].iloc[-1], finite["loss"].iloc[-1], "x", color=color)
-        ax_norm.plot(h["step"], h["grad_norm"], color=color, linewidth=0.8)
-    for c in history["max_norm"].dropna().unique():
+            ax_loss.plot(finite["iter"].iloc[-1], finite["loss"].iloc[-1], "x", color=color)
+        ax_norm.plot(h["iter"], h["grad_norm"], color=color, linewidth=0.8)
+    for c in history["grad_clip"].dropna().unique():
         ax_norm.axhline(float(c), color="grey", linestyle=":")
     ax_loss.set(xlabel="step", ylabel="loss (nats/char)", yscale="log")
     ax_norm.set(xlabel="step", ylabel=r"$\|g\|$ before clipping", yscale="log")

@@ -65,37 +65,42 @@ def timing_interactive(
 
     Inputs: ``devices`` offered live, e.g. ``["cuda", "cpu"]``; ``notes`` ``{device: note}``
     added to the title (e.g. ``{"cpu": "1 thread"}``).
-    Outputs: an :class:`~seqlab.viz.Interactive` with controls batch, lengths_name, device. The
+    Outputs: an :class:`~seqlab.viz.Interactive` with controls batch_size, lengths_name, device. The
     states the result measured are drawn from it; any other re-measures.
     """
     config, timings = result.config, result["timings"]
     measured = (result["lengths_name"], result.provenance["device_type"])
     devices = list(dict.fromkeys([measured[1], *devices]))
 
-    def compute(batch: int, lengths_name: str, device: str) -> pd.DataFrame:
-        if (lengths_name, device) == measured and batch in config.static_batches:
-            return timings[timings["batch"] == batch]
+    def compute(batch_size: int, lengths_name: str, device: str) -> pd.DataFrame:
+        if (lengths_name, device) == measured and batch_size in config.static_batches:
+            return timings[timings["batch_size"] == batch_size]
         return measure_timing(
-            config.lengths[lengths_name], batch, device, config.hidden_size, config.repeats,
+            config.lengths[lengths_name], batch_size, device, config.hidden_size, config.repeats,
             config.cpu_threads, config.timeout_s,
         )  # fmt: skip
 
-    def figure(df: pd.DataFrame, batch: int, device: str) -> go.Figure:
+    def figure(df: pd.DataFrame, batch_size: int, device: str) -> go.Figure:
         note = f" ({notes[device]})" if notes and device in notes else ""
-        return timing_figure(df, title=f"B = {batch}, H = {config.hidden_size}, on {device}{note}")
+        title = f"B = {batch_size}, H = {config.hidden_size}, on {device}{note}"
+        return timing_figure(df, title=title)
 
     return Interactive(
         compute,
         figure,
-        {"batch": list(config.batches), "lengths_name": list(config.lengths), "device": devices},
+        {
+            "batch_size": list(config.batches),
+            "lengths_name": list(config.lengths),
+            "device": devices,
+        },
         defaults={"lengths_name": measured[0]},
         static_controls={
-            "batch": list(config.static_batches),
+            "batch_size": list(config.static_batches),
             "lengths_name": [measured[0]],
             "device": [measured[1]],
         },
-        slider="batch",
-        labels={"batch": "batch size B", "lengths_name": "lengths T", "device": "device"},
+        slider="batch_size",
+        labels={"batch_size": "batch size B", "lengths_name": "lengths T", "device": "device"},
     )
 
 
@@ -112,7 +117,7 @@ def recurrent_timing_figure(profile: str) -> Figure:
     """Timing vs sequence length at the largest static batch size."""
     result = recurrent_timing("gru.timing")
     timings = result["timings"]
-    df = timings[timings["batch"] == max(result.config.static_batches)]
+    df = timings[timings["batch_size"] == max(result.config.static_batches)]
     fig = tidy_log_x(
         plotly_to_matplotlib(timing_figure(df)), df["seq_len"], "forward + backward (ms)"
     )
