@@ -30,6 +30,7 @@ import reference_nanogpt as ref  # noqa: E402
 
 import seqlab.models.attention as attention  # noqa: E402
 from seqlab.models.transformer import GPT, GPTConfig  # noqa: E402
+from seqlab.train import TrainConfig, make_optimizer  # noqa: E402
 
 B, T = ref.NanoTrain.batch_size, ref.NanoConfig.block_size
 
@@ -64,7 +65,8 @@ def make_step(opts: dict, data: np.ndarray, seed: int):
         block.attn.fused = not opts.get("explicit", False)
     tcfg = ref.NanoTrain()
     if opts.get("fused"):
-        opt = model.configure_optimizer(tcfg.learning_rate, tcfg.weight_decay, (0.9, 0.99))
+        train_config = TrainConfig(learning_rate=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
+        opt = make_optimizer(model, train_config)  # fused AdamW over seqlab's param_groups
     else:  # nanoGPT's optimizer on CPU: the same groups, default (for-loop) implementation
         params = list(model.parameters())
         groups = [
