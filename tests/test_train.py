@@ -16,6 +16,7 @@ from seqlab.train import (
     TrainState,
     estimate_loss,
     load_checkpoint,
+    loop,
     lr_lambda,
     param_groups,
     save_checkpoint,
@@ -407,3 +408,18 @@ def test_config_rejects_bad_values_naming_field_and_value(changes, message):
 def test_stop_at_loss_rejects_a_non_number():
     with pytest.raises(ValueError, match="target must be a number, got 'low'"):
         stop_at_loss("low")
+
+
+def test_batched_read_back_stops_at_the_first_nan_and_drops_later_rows(monkeypatch):
+    """The GPU path, run on the CPU: losses are read every log_interval steps."""
+    monkeypatch.setattr(loop, "reads_loss_every_step", lambda device: False)
+    model = NaNAt(at=4)  # NaN on iter 3; read-back after iter 4 (log_interval=5)
+    config = TrainConfig(max_iters=50, learning_rate=0.1, progress=False, on_nan="stop",
+                         log_interval=5)  # fmt: skip
+    states = list(train_steps(model, ones, config))
+    assert states[-1].stop_reason == "non_finite" and states[-1].iter == 3
+    h = states[-1].history()
+    assert h["iter"].tolist() == [0, 1, 2, 3] and math.isnan(h["loss"].iloc[-1])
+    assert model.calls == 5  # no step after the read-back that saw it
+    with pytest.raises(NonFiniteLossError, match="at iter 3"):
+        train(NaNAt(at=4), ones, dataclasses.replace(config, on_nan="raise"))

@@ -125,6 +125,12 @@ def _eval_columns(result: float | dict[str, float]) -> dict[str, float]:
     return {(f"{k}_loss" if k in ("train", "val") else k): float(v) for k, v in result.items()}
 
 
+def reads_loss_every_step(device: torch.device) -> bool:
+    """True on a CPU, where reading the loss each step costs nothing; on a GPU or MPS the loop
+    reads it back every ``log_interval`` steps instead, so the CPU never waits for the device."""
+    return device.type == "cpu"
+
+
 def train_steps(
     model: torch.nn.Module,
     get_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
@@ -156,7 +162,7 @@ def train_steps(
     forward = torch.compile(model) if config.compile else model
     params = [p for g in optimizer.param_groups for p in g["params"]]
     max_norm = config.grad_clip if config.grad_clip is not None else math.inf
-    check_every_step = device.type == "cpu"  # reading a CPU tensor costs nothing
+    check_every_step = reads_loss_every_step(device)
     state = TrainState(model, optimizer, config)
     pending: list[tuple[int, float, float, torch.Tensor, torch.Tensor, int]] = []
     bar = tqdm(total=config.max_iters, disable=not config.progress, desc="train")
