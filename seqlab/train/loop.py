@@ -43,10 +43,10 @@ class NonFiniteLossError(FloatingPointError):
 class TrainState:
     """What the loop hands to callbacks and yields from :func:`train_steps`.
 
-    ``iter``: the step just taken (or, when it stopped on NaN, attempted); ``rows``: the history
-    rows read back so far (on a GPU up to ``log_interval - 1`` steps behind ``iter``);
-    ``stop_reason``: None while training, then "max_iters", "time_budget", "callback" or
-    "non_finite".
+    ``iter``: the step just taken (after a NaN/inf: the step it appeared on); ``time_s``:
+    seconds since the loop started; ``rows``: the history rows read back so far (on a GPU up to
+    ``log_interval - 1`` steps behind ``iter``); ``stop_reason``: None while training, then
+    "max_iters", "time_budget", "callback" or "non_finite".
     """
 
     model: torch.nn.Module
@@ -217,20 +217,17 @@ def train_steps(
             with autocast:
                 _, loss = forward(x, y)
             tokens = x.shape[0] * (x.shape[1] if x.dim() > 1 else 1)
-            if check_every_step and not math.isfinite(loss.item()):  # no backward, no step
-                nan = torch.tensor(math.nan)
-                pending.append((it, time.perf_counter() - start, lr, loss.detach(), nan, tokens))
-                non_finite(read_back())
-                yield state
-                return
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)  # so the norm and the clip see the true gradients
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # norm before clipping
-            bad_norm = check_every_step and not scaler.is_enabled()
-            if bad_norm and not math.isfinite(grad_norm.item()):  # no step with inf gradients
-                pending.append(
-                    (it, time.perf_counter() - start, lr, loss.detach(), grad_norm, tokens)
-                )
+            finite = not check_every_step or math.isfinite(loss.item())
+            grad_norm = torch.tensor(math.nan)
+            if finite:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)  # so the norm and the clip see the true gradients
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # before clipping
+                unscaled = not check_every_step or scaler.is_enabled()  # fp16: the scaler skips
+                finite = unscaled or math.isfinite(grad_norm.item())
+            if not finite:  # caught on its own step: no optimizer step with it
+                t = time.perf_counter() - start
+                pending.append((it, t, lr, loss.detach(), grad_norm.detach(), tokens))
                 non_finite(read_back())
                 yield state
                 return
