@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_nanogpt as ref  # noqa: E402
 
 import seqlab.models.attention as attention  # noqa: E402
-from seqlab.models.transformer import GPT, GPTConfig  # noqa: E402
+from seqlab.models.gpt import GPT, GPTConfig  # noqa: E402
 from seqlab.train import TrainConfig, make_optimizer  # noqa: E402
 
 B, T = ref.NanoTrain.batch_size, ref.NanoConfig.block_size

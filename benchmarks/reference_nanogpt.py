@@ -290,7 +290,7 @@ def seqlab_trainer(
     the reference), ``bias=False`` (as the reference), batches gathered in one indexing op (as
     ``seqlab.data.CharDataset.batch``); ``bf16=True``: ``dtype="bfloat16"`` (CPU autocast).
     Returns ``step() -> loss``."""
-    from seqlab.models.transformer import GPT, GPTConfig
+    from seqlab.models.gpt import GPT, GPTConfig
     from seqlab.train import TrainConfig, train_steps
 
     torch.manual_seed(seed)

@@ -152,7 +152,7 @@ def test_mha_causal_never_leaks_future():
 
 
 def test_mha_errors():
-    with pytest.raises(ValueError, match=r"d_model=10 must be a positive multiple of n_head=3"):
+    with pytest.raises(ValueError, match=r"embed_dim=10 must be a multiple of num_heads=3"):
         MultiHeadAttention(10, 3)
     mha = MultiHeadAttention(8, 2)
     with pytest.raises(ValueError, match=r"expected x_q of shape \(B, Tq, C=8\)"):

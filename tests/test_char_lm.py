@@ -34,7 +34,7 @@ def test_train_char_lm_history(data):
     evaluated = history.dropna(subset=["val_loss"])
     assert evaluated["iter"].tolist() == [-1, 2, 5]
     assert (history["cell"] == "gru").all() and history["params"].iloc[0] > 0
-    assert model.config.cell == "gru" and model.config.hidden == 12
+    assert model.config.cell == "gru" and model.config.hidden_size == 12
 
 
 def test_same_seed_same_history(data):

@@ -38,7 +38,7 @@ def dataset() -> CharDataset:
 def model(dataset) -> RecurrentLM:
     torch.manual_seed(0)
     config = RecurrentLMConfig(
-        vocab_size=dataset.tokenizer.vocab_size, cell="rnn", n_embd=8, hidden=16
+        vocab_size=dataset.tokenizer.vocab_size, cell="rnn", n_embd=8, hidden_size=16
     )
     return RecurrentLM(config)
 

@@ -22,7 +22,7 @@ from seqlab.experiments.clipping import (
 )
 
 TEXT = "to be, or not to be: that is the question.\n" * 60
-TINY = dict(hidden=16, n_embd=8, batch_size=4, block_size=24, max_iters=6)
+TINY = dict(hidden_size=16, n_embd=8, batch_size=4, block_size=24, max_iters=6)
 
 
 @pytest.fixture(scope="module")

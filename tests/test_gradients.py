@@ -103,13 +103,13 @@ def test_effective_context_on_a_known_model():
 def test_effective_context_on_a_recurrent_lm():
     lm = pytest.importorskip("seqlab.models.lm")
     torch.manual_seed(0)
-    model = lm.RecurrentLM(lm.RecurrentLMConfig(vocab_size=7, cell="gru", n_embd=8, hidden=16))
+    model = lm.RecurrentLM(lm.RecurrentLMConfig(vocab_size=7, cell="gru", n_embd=8, hidden_size=16))
     s = effective_context(model, torch.randint(0, 7, (2, 12)), t=10)
     assert s.shape == (11,) and (s > 0).all()
 
 
 def test_effective_context_on_gpt_finds_wte():
-    tr = pytest.importorskip("seqlab.models.transformer")
+    tr = pytest.importorskip("seqlab.models.gpt")
     torch.manual_seed(0)
     config = tr.GPTConfig(vocab_size=7, block_size=12, n_layer=1, n_head=2, n_embd=8)
     s = effective_context(tr.GPT(config), torch.randint(0, 7, (2, 12)), t=5)

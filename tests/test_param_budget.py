@@ -35,8 +35,8 @@ def test_peepholes_add_three_vectors_per_layer():
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_lm_formula_equals_count_params(cell):
-    model = build_lm(cell, 11, n_embd=6, hidden=9, layers=2)
-    assert lm_param_count(cell, 11, 6, 9, layers=2) == count_params(model)
+    model = build_lm(cell, 11, n_embd=6, hidden_size=9, n_layer=2)
+    assert lm_param_count(cell, 11, 6, 9, 2) == count_params(model)
 
 
 def test_hidden_for_budget_is_closest():

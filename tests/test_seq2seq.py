@@ -20,15 +20,15 @@ def _batch(B=3, S=7, T=5, V=10, seed=0):
 
 def _models():
     torch.manual_seed(0)
-    kw = dict(src_vocab=10, tgt_vocab=9, embed=8, hidden=12, pad_id=PAD)
+    kw = dict(src_vocab_size=10, tgt_vocab_size=9, n_embd=8, hidden_size=12, pad_id=PAD)
     return {
         "gru-none": RNNSeq2Seq(Seq2SeqConfig(**kw)),
         "lstm-additive": RNNSeq2Seq(
-            Seq2SeqConfig(**kw, cell="lstm", attention="additive", layers=2)
+            Seq2SeqConfig(**kw, cell="lstm", attention="additive", n_layer=2)
         ),
         "gru-dot": RNNSeq2Seq(Seq2SeqConfig(**kw, attention="dot")),
         "gru-general": RNNSeq2Seq(Seq2SeqConfig(**kw, attention="general")),
-        "transformer": TransformerSeq2Seq(10, 9, d_model=16, n_head=2, n_layer=1, pad_id=PAD),
+        "transformer": TransformerSeq2Seq(10, 9, d_model=16, nhead=2, num_layers=1, pad_id=PAD),
     }
 
 
@@ -41,7 +41,7 @@ def test_shapes_loss_and_decode(name):
     assert logits.shape == (3, 5, 9) and loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     assert model(src, tgt_in)[1] is None
-    out = greedy_decode(model, src, max_len=6, bos=BOS, eos=EOS)
+    out = greedy_decode(model, src, max_new_tokens=6, bos=BOS, eos=EOS)
     assert out.shape[0] == 3 and 1 <= out.shape[1] <= 6
 
 
@@ -90,12 +90,12 @@ class _Scripted(torch.nn.Module):
 def test_greedy_decode_stops_at_eos():
     script = torch.tensor([[3, 4, EOS, 3, 3, 3], [3, EOS, 4, 4, 4, 4]])
     out = greedy_decode(
-        _Scripted(script), torch.zeros(2, 4, dtype=torch.long), max_len=10, bos=BOS, eos=EOS
+        _Scripted(script), torch.zeros(2, 4, dtype=torch.long), max_new_tokens=10, bos=BOS, eos=EOS
     )
     assert out.tolist() == [[3, 4, EOS], [3, EOS, EOS]]  # stops once all rows ended; pads with eos
     never = torch.tensor([[3, 4, 3], [4, 4, 4]])
     out = greedy_decode(
-        _Scripted(never), torch.zeros(2, 4, dtype=torch.long), max_len=4, bos=BOS, eos=EOS
+        _Scripted(never), torch.zeros(2, 4, dtype=torch.long), max_new_tokens=4, bos=BOS, eos=EOS
     )
     assert out.shape == (2, 4)
 
@@ -103,10 +103,10 @@ def test_greedy_decode_stops_at_eos():
 def test_greedy_decode_restores_training_mode():
     model = _models()["gru-dot"].train()
     src, _, _ = _batch()
-    greedy_decode(model, src, max_len=3, bos=BOS, eos=EOS)
+    greedy_decode(model, src, max_new_tokens=3, bos=BOS, eos=EOS)
     assert model.training
-    with pytest.raises(ValueError, match="max_len must be an int > 0"):
-        greedy_decode(model, src, max_len=0, bos=BOS, eos=EOS)
+    with pytest.raises(ValueError, match="max_new_tokens must be an int > 0"):
+        greedy_decode(model, src, max_new_tokens=0, bos=BOS, eos=EOS)
 
 
 def test_errors():
@@ -123,9 +123,9 @@ def test_errors():
     with pytest.raises(ValueError, match="all padding"):
         model(torch.zeros(2, 4, dtype=torch.long), tgt_in[:2].clamp(max=8))
     with pytest.raises(ValueError, match="unknown attention 'luong'"):
-        Seq2SeqConfig(src_vocab=5, tgt_vocab=5, attention="luong")
+        Seq2SeqConfig(src_vocab_size=5, tgt_vocab_size=5, attention="luong")
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
-        Seq2SeqConfig(src_vocab=5, tgt_vocab=5, cell="rnn")
+        Seq2SeqConfig(src_vocab_size=5, tgt_vocab_size=5, cell="rnn")
     tf = _models()["transformer"]
     with pytest.raises(ValueError, match="outside"):
         tf(src + 10, tgt_in)

@@ -25,7 +25,7 @@ TEXT = "ROMEO:\nBut soft, what light\nthrough yonder window breaks?\n\nJULIET:\n
 def lm():
     torch.manual_seed(0)
     tok = CharTokenizer.from_text(TEXT)
-    return RecurrentLM(RecurrentLMConfig(tok.vocab_size, cell="lstm", n_embd=6, hidden=5)), tok
+    return RecurrentLM(RecurrentLMConfig(tok.vocab_size, cell="lstm", n_embd=6, hidden_size=5)), tok
 
 
 def test_trace_matches_the_fused_layer(lm):
@@ -51,7 +51,7 @@ def test_chunked_trace_runs_pieces_side_by_side(lm):
 
 
 def test_as_scratch_lstm_rejects_other_cells():
-    gru = RecurrentLM(RecurrentLMConfig(7, cell="gru", n_embd=4, hidden=3))
+    gru = RecurrentLM(RecurrentLMConfig(7, cell="gru", n_embd=4, hidden_size=3))
     with pytest.raises(ValueError, match="LSTM"):
         as_scratch_lstm(gru)
 

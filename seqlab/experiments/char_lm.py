@@ -68,7 +68,7 @@ def train_char_lm(
     device = torch.device(device or "cpu")
     torch.manual_seed(setup.seed)  # same initial-weight stream for every cell
     config = RecurrentLMConfig(
-        vocab_size=dataset.tokenizer.vocab_size, cell=cell, n_embd=setup.n_embd, hidden=hidden
+        vocab_size=dataset.tokenizer.vocab_size, cell=cell, n_embd=setup.n_embd, hidden_size=hidden
     )
     model = RecurrentLM(config).to(device)
     g = torch.Generator().manual_seed(setup.seed)

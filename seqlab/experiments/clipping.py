@@ -45,7 +45,7 @@ class ClippingConfig:
 
     rho: float = 1.5
     nonlinearity: str = "relu"
-    hidden: int = 64
+    hidden_size: int = 64
     n_embd: int = 32
     batch_size: int = 16
     block_size: int = 64
@@ -80,7 +80,7 @@ def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
             vocab_size=vocab_size,
             cell="rnn",
             n_embd=config.n_embd,
-            hidden=config.hidden,
+            hidden_size=config.hidden_size,
             cell_options={"nonlinearity": config.nonlinearity},
         )
     )

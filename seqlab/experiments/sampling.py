@@ -37,10 +37,15 @@ def next_token_probs(
 ) -> torch.Tensor:
     """``softmax(z / temperature)`` of the logits z after the prompt ``idx`` (T0,) or (1, T0).
 
+    A prompt longer than the model's ``config.block_size`` (a GPT) is cropped to its last
+    ``block_size`` tokens, as :func:`seqlab.models.generate` does.
     Outputs: (V,) probabilities (float64, on the CPU). The model's train/eval mode is restored.
     """
     _check_temperature(temperature)
     idx = idx[None] if idx.dim() == 1 else idx  # (1, T0)
+    block_size = getattr(getattr(model, "config", None), "block_size", None)
+    if block_size is not None:
+        idx = idx[:, -block_size:]  # (1, min(T0, block_size))
     was_training = model.training
     model.eval()
     try:

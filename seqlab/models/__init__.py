@@ -1,21 +1,18 @@
-"""Every era's models: recurrent cells and layers, attention, Transformers, language models."""
+"""Every era's models: recurrent cells and layers, attention, Transformers, language models.
 
-# Recurrent cells and layers, recurrent language models (owner: recurrent helper).
+Arguments take torch.nn's names for layers and nanoGPT's for language-model configs (the
+glossary in ``seqlab/__init__.py``). Parameter and FLOP counts: :mod:`seqlab.models.accounting`.
+"""
+
+# Recurrent cells and layers.
 from seqlab.models.gru import GRU, GRUCell, gru_step  # noqa: F401
-from seqlab.models.lm import (  # noqa: F401
-    RecurrentLM,
-    RecurrentLMConfig,
-    build_lm,
-    count_params,
-    flops_per_token,
-    generate,
-)
 from seqlab.models.lstm import LSTM, LSTMCell, init_forget_bias, lstm_step  # noqa: F401
-from seqlab.models.recurrent import RecurrentLayer, make_recurrent  # noqa: F401
+from seqlab.models.recurrent import make_recurrent  # noqa: F401
+from seqlab.models.recurrent_layer import RecurrentLayer  # noqa: F401
 from seqlab.models.rnn import RNN, RNNCell, rnn_step  # noqa: F401
 
 # isort: split
-# Attention, Transformer blocks and GPT, sequence-to-sequence models (owner: transformer helper).
+# Attention, Transformer blocks, sequence-to-sequence models.
 from seqlab.models.attention import (  # noqa: F401
     AdditiveAttention,
     DotAttention,
@@ -32,14 +29,18 @@ from seqlab.models.seq2seq import (  # noqa: F401
     greedy_decode,
 )
 from seqlab.models.transformer import (  # noqa: F401
-    GPT,
     Decoder,
     Encoder,
     EncoderDecoder,
     FeedForward,
-    GPTConfig,
     LearnedPositionalEmbedding,
     SinusoidalPositionalEncoding,
     TransformerBlock,
     sinusoidal_positional_encoding,
 )
+
+# isort: split
+# Language models behind one interface; counting.
+from seqlab.models.accounting import count_params, flops_per_token, matmul_params  # noqa: F401
+from seqlab.models.gpt import GPT, GPTConfig  # noqa: F401
+from seqlab.models.lm import RecurrentLM, RecurrentLMConfig, build_lm, generate  # noqa: F401

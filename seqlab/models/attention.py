@@ -1,7 +1,8 @@
 """Attention, from the first alignment models to multi-head attention.
 
 Shape letters: B batch, Tq query length, Tk key/value length, Hq / Hk / Hv query / key / value
-features, A attention (score) hidden size, C model width (d_model), nh heads, hs = C / nh head size.
+features, A attention (score) hidden size, C model width (``embed_dim``), nh heads (``num_heads``),
+hs = C / nh head size. Constructor arguments take ``torch.nn.MultiheadAttention``'s names.
 
 Masks are boolean with **True = keep** (the convention of ``F.scaled_dot_product_attention``;
 ``nn.MultiheadAttention``'s ``key_padding_mask`` uses the opposite, True = ignore).
@@ -25,7 +26,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqlab.checks import check_nonempty_time, check_rank, check_size
+from seqlab.checks import (
+    check_bool,
+    check_dropout,
+    check_float_input,
+    check_nonempty_time,
+    check_positive_int,
+    check_rank,
+    check_size,
+)
 
 __all__ = [
     "AdditiveAttention",
@@ -240,7 +249,8 @@ def _fused_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw) -> torc
 class MultiHeadAttention(nn.Module):
     """Multi-head attention (Vaswani et al., 2017) for self- and cross-attention.
 
-    ``MultiHeadAttention(d_model, n_head, dropout=0.0, bias=True, fused=True)``.
+    ``MultiHeadAttention(embed_dim, num_heads, dropout=0.0, bias=True, fused=True)``, the
+    arguments of ``nn.MultiheadAttention``; ``embed_dim % num_heads == 0`` or ``ValueError``.
     Parameters: ``qkv`` (C -> 3C; weight rows are [W_q; W_k; W_v], the layout of
     ``nn.MultiheadAttention.in_proj_weight``) and ``proj`` (C -> C, the output projection).
     ``fused=True`` uses ``F.scaled_dot_product_attention`` unless weights are requested;
@@ -248,19 +258,28 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, n_head: int, dropout: float = 0.0, bias: bool = True, fused: bool = True
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        fused: bool = True,
     ):
         super().__init__()
-        if n_head <= 0 or d_model <= 0 or d_model % n_head != 0:
+        embed_dim = check_positive_int(embed_dim, "embed_dim")
+        num_heads = check_positive_int(num_heads, "num_heads")
+        if embed_dim % num_heads != 0:
             raise ValueError(
-                f"d_model={d_model} must be a positive multiple of n_head={n_head} "
-                "(each head gets d_model / n_head features)"
+                f"embed_dim={embed_dim} must be a multiple of num_heads={num_heads} "
+                "(each head gets embed_dim / num_heads features)"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.d_model, self.n_head, self.dropout, self.fused = d_model, n_head, dropout, fused
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
-        self.proj = nn.Linear(d_model, d_model, bias=bias)
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.head_dim = embed_dim // num_heads  # hs
+        self.dropout = check_dropout(dropout)
+        self.fused = check_bool(fused, "fused")
+        check_bool(bias, "bias")
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim, bias=bias)
+        self.proj = nn.Linear(embed_dim, embed_dim, bias=bias)
         # no Dropout module when p = 0: nothing to run in the hot loop
         self.resid_drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -298,9 +317,10 @@ class MultiHeadAttention(nn.Module):
 
         Outputs: out (B, Tq, C); weights (B, nh, Tq, Tk) or None.
         """
-        C, nh = self.d_model, self.n_head
+        C, nh = self.embed_dim, self.num_heads
         check_rank(x_q, 3, "x_q", f"(B, Tq, C={C})")
         check_size(x_q, 2, C, "x_q", f"(B, Tq, C={C})")
+        check_float_input(x_q, "x_q")
         check_nonempty_time(x_q, "x_q")
         B, Tq, _ = x_q.shape
         if x_kv is None:
@@ -309,6 +329,7 @@ class MultiHeadAttention(nn.Module):
             check_rank(x_kv, 3, "x_kv", f"(B={B}, Tk, C={C})")
             check_size(x_kv, 0, B, "x_kv", f"(B={B}, Tk, C={C})")
             check_size(x_kv, 2, C, "x_kv", f"(B={B}, Tk, C={C})")
+            check_float_input(x_kv, "x_kv")
             check_nonempty_time(x_kv, "x_kv")
             w_q, w_kv = self.qkv.weight.split([C, 2 * C])  # (C, C), (2C, C)
             b_q, b_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([C, 2 * C])

@@ -27,8 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.checks import check_choice, check_rank, check_size
-from seqlab.models.recurrent import RecurrentLayer, check_positive_int
+from seqlab.checks import (
+    check_bool,
+    check_choice,
+    check_float_input,
+    check_positive_int,
+    check_rank,
+    check_size,
+)
+from seqlab.models.recurrent_layer import RecurrentLayer
 
 RESETS: tuple[str, ...] = ("after", "before")
 
@@ -82,8 +89,9 @@ class GRUCell(nn.Module):
         self, input_size: int, hidden_size: int, bias: bool = True, reset: str = "after"
     ) -> None:
         super().__init__()
-        check_positive_int(input_size, "input_size")
-        check_positive_int(hidden_size, "hidden_size")
+        input_size = check_positive_int(input_size, "input_size")
+        hidden_size = check_positive_int(hidden_size, "hidden_size")
+        check_bool(bias, "bias")
         check_choice(reset, RESETS, "reset")
         self.input_size, self.hidden_size, self.reset = input_size, hidden_size, reset
         H = hidden_size
@@ -98,9 +106,11 @@ class GRUCell(nn.Module):
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         check_rank(x, 2, "x", "(B, C)")
         check_size(x, 1, self.input_size, "x", f"(B, C={self.input_size})")
+        check_float_input(x, "x")
         shape = (x.shape[0], self.hidden_size)  # (B, H)
         if h is None:
             h = x.new_zeros(shape)
+        check_rank(h, 2, "h", "(B, H)")
         if tuple(h.shape) != shape:
             raise ValueError(f"expected h of shape (B, H) = {shape}, got {tuple(h.shape)}")
         x_proj = F.linear(x, self.weight_ih, self.bias_ih)  # (B, 3H)

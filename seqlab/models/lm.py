@@ -4,35 +4,52 @@ Every language model in the book is called the same way (as in makemore and nano
 
     logits, loss = model(idx, targets)      # idx, targets (B, T) long -> logits (B, T, V)
 
-so one :func:`generate`, one training loop and one :func:`count_params` / :func:`flops_per_token`
-serve the RNN, LSTM, GRU and GPT alike. :func:`build_lm` makes any of them by name.
+so one :func:`generate`, one training loop and one ``count_params`` / ``flops_per_token``
+(:mod:`seqlab.models.accounting`) serve the RNN, LSTM, GRU and GPT alike. :func:`build_lm` makes
+any of them by name.
 
 A recurrent LM can also *stream*: :meth:`RecurrentLM.step` returns the recurrent state with the
 logits, so the next call continues from it and each new token costs O(1), however long the text.
 Any model with such a ``step(idx, state=None) -> (logits, state)`` method is streamed by
 :func:`generate`; other models are re-run on the (cropped) context for every new token.
 
-Shapes: B batch, T time, V vocabulary, E embedding (``n_embd``), H hidden, L layers.
+Shapes: B batch, T time, V vocabulary, E embedding (``n_embd``), H hidden (``hidden_size``),
+P the size of h (``proj_size`` of an LSTM, else H), L layers (``n_layer``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+import math
+import numbers
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.checks import check_choice, check_nonempty_time, check_rank
-from seqlab.models.lstm import init_forget_bias
-from seqlab.models.recurrent import (
-    CELLS,
-    IMPLS,
+from seqlab.checks import (
+    check_choice,
     check_dropout,
     check_positive_int,
-    make_recurrent,
+    check_rank,
+    check_targets,
+    check_token_ids,
 )
+from seqlab.models.accounting import count_params, flops_per_token
+from seqlab.models.gpt import GPT, GPTConfig
+from seqlab.models.lstm import check_proj_size, init_forget_bias
+from seqlab.models.recurrent import CELLS, IMPLS, OPTIONS, make_recurrent
+
+__all__ = [
+    "ARCHS",
+    "RecurrentLM",
+    "RecurrentLMConfig",
+    "build_lm",
+    "count_params",
+    "flops_per_token",
+    "generate",
+]
 
 ARCHS: tuple[str, ...] = ("rnn", "lstm", "gru", "gpt")
 
@@ -45,47 +62,48 @@ class RecurrentLMConfig:
     ``dropout`` on the embeddings, between recurrent layers and before the head;
     ``forget_bias``: LSTM forget-gate bias at init (None keeps torch's uniform init);
     ``cell_options``: extra options of the recurrent layer, e.g. ``{"nonlinearity": "relu"}``,
-    ``{"peephole": True}`` or ``{"reset": "before"}`` (the last two need ``impl="scratch"``).
+    ``{"proj_size": 32}`` (lstm), ``{"peephole": True}`` or ``{"reset": "before"}`` (the last two
+    need ``impl="scratch"``); see ``seqlab.models.recurrent.OPTIONS``.
+    Every field is checked; ``ValueError`` names the field (or the option) and the value.
     """
 
     vocab_size: int
     cell: str = "lstm"
     n_embd: int = 64
-    hidden: int = 256
-    layers: int = 1
+    hidden_size: int = 256
+    n_layer: int = 1
     impl: str = "fused"
     dropout: float = 0.0
     forget_bias: float | None = 1.0
     cell_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_positive_int(self.vocab_size, "vocab_size")
+        for name in ("vocab_size", "n_embd", "hidden_size", "n_layer"):
+            setattr(self, name, check_positive_int(getattr(self, name), name))
         check_choice(self.cell, CELLS, "cell")
-        check_positive_int(self.n_embd, "n_embd")
-        check_positive_int(self.hidden, "hidden")
-        check_positive_int(self.layers, "layers")
         check_choice(self.impl, IMPLS, "impl")
-        check_dropout(self.dropout)
+        self.dropout = check_dropout(self.dropout)
+        fb = self.forget_bias
+        if fb is not None and (
+            isinstance(fb, bool) or not isinstance(fb, numbers.Real) or not math.isfinite(fb)
+        ):
+            raise ValueError(f"forget_bias must be None or a finite number, got {fb!r}")
+        if not isinstance(self.cell_options, dict):
+            raise ValueError(f"cell_options must be a dict, got {self.cell_options!r}")
+        if "dropout" in self.cell_options:
+            raise ValueError("set dropout in RecurrentLMConfig.dropout, not in cell_options")
+        unknown = sorted(set(self.cell_options) - set(OPTIONS[self.cell]))
+        if unknown:
+            raise ValueError(
+                f"unknown cell_options {', '.join(map(repr, unknown))} for cell {self.cell!r}; "
+                f"valid: {', '.join(o for o in OPTIONS[self.cell] if o != 'dropout')}"
+            )
         if self.cell_options.get("bidirectional"):
             raise ValueError(
                 "a language model cannot be bidirectional: it would see the tokens it predicts"
             )
-        if "dropout" in self.cell_options:
-            raise ValueError("set dropout in RecurrentLMConfig.dropout, not in cell_options")
-
-
-def _check_idx(idx: torch.Tensor, vocab_size: int, name: str = "idx") -> None:
-    """idx must be (B, T) integer token ids in [0, V) with T >= 1."""
-    check_rank(idx, 2, name, "(B, T)")
-    check_nonempty_time(idx, name)
-    if idx.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"expected {name} to hold token ids (torch.long), got dtype {idx.dtype}")
-    # On a GPU this check would wait for the device every step; there the embedding asserts instead.
-    if idx.device.type == "cpu" and (idx.min() < 0 or idx.max() >= vocab_size):
-        raise ValueError(
-            f"{name} holds token ids outside [0, V={vocab_size}): min {idx.min().item()}, "
-            f"max {idx.max().item()}"
-        )
+        if "proj_size" in self.cell_options:
+            check_proj_size(self.cell_options["proj_size"], self.hidden_size)
 
 
 class RecurrentLM(nn.Module):
@@ -105,26 +123,29 @@ class RecurrentLM(nn.Module):
         self.rnn = make_recurrent(
             c.cell,
             c.n_embd,
-            c.hidden,
-            c.layers,
+            c.hidden_size,
+            c.n_layer,
             impl=c.impl,
-            dropout=c.dropout if c.layers > 1 else 0.0,  # only between layers, as in torch.nn
+            dropout=c.dropout if c.n_layer > 1 else 0.0,  # only between layers, as in torch.nn
             **c.cell_options,
         )
-        self.head = nn.Linear(c.hidden, c.vocab_size)  # hidden state -> next-token scores
+        P = self.rnn.proj_size or c.hidden_size  # the size of h (torch.nn's RNNs have proj_size)
+        self.head = nn.Linear(P, c.vocab_size)  # hidden state -> next-token scores
         if c.cell == "lstm" and c.forget_bias is not None:
             init_forget_bias(self.rnn, c.forget_bias)
 
     def step(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Read ``idx`` (B, T) starting from ``state``; return ``(logits (B, T, V), new_state)``.
 
-        The state is what the recurrent layers return: h (L, B, H), or (h, c) for the LSTM.
+        The state is what the recurrent layers return: h (L, B, P), or (h, c) for the LSTM
+        (c (L, B, H)). Raises ``ValueError`` for ids that are not (B, T) integers in [0, V)
+        (the range on CPU; see ``seqlab.checks.check_token_ids``) or a state of the wrong shape.
         Feeding a text in pieces, each call given the state of the last, gives the same logits
         as feeding it whole; this is how :func:`generate` streams one token at a time.
         """
-        _check_idx(idx, self.config.vocab_size)
+        check_token_ids(idx, self.config.vocab_size, "idx")
         x = self.drop(self.embedding(idx))  # (B, T, E)
-        out, state = self.rnn(x, state)  # (B, T, H)
+        out, state = self.rnn(x, state)  # (B, T, P)
         logits = self.head(self.drop(out))  # (B, T, V)
         return logits, state
 
@@ -134,11 +155,7 @@ class RecurrentLM(nn.Module):
         logits, _ = self.step(idx, state)  # (B, T, V)
         if targets is None:
             return logits, None
-        if targets.shape != idx.shape:
-            raise ValueError(
-                f"expected targets of the same shape as idx (B, T) = {tuple(idx.shape)}, "
-                f"got {tuple(targets.shape)}"
-            )
+        check_targets(targets, idx)
         V = logits.shape[-1]
         # mean over the B*T positions; target -1 marks a position to ignore (as in the GPT)
         loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1)
@@ -148,14 +165,21 @@ class RecurrentLM(nn.Module):
 def _sample(
     logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """Draw one token per row from ``logits`` (B, V); returns (B, 1). temperature 0 = argmax."""
+    """Draw one token per row from ``logits`` (B, V); returns (B, 1). temperature 0 = argmax.
+
+    Works in float32 whatever the model's dtype: fp16 logits divided by a small temperature
+    would overflow to inf and softmax would give NaN. The logits are shifted so that the
+    largest is 0 before dividing, so even a tiny temperature gives finite scores (the argmax
+    gets probability ~1, as at temperature 0).
+    """
+    z = logits.float()  # (B, V)
     if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-    logits = logits / temperature
+        return z.argmax(dim=-1, keepdim=True)  # (B, 1)
+    z = (z - z.max(dim=-1, keepdim=True).values) / temperature  # (B, V), max 0, rest <= 0
     if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = F.softmax(logits.float(), dim=-1)  # (B, V)
+        kth = torch.topk(z, min(top_k, z.shape[-1])).values[:, [-1]]  # (B, 1)
+        z = z.masked_fill(z < kth, float("-inf"))
+    probs = F.softmax(z, dim=-1)  # (B, V)
     # Sample where the generator lives, so a seed gives the same text on CPU and GPU.
     device = generator.device if generator is not None else probs.device
     return torch.multinomial(probs.to(device), 1, generator=generator).to(logits.device)
@@ -175,36 +199,46 @@ def generate(
     Works for any model called as ``model(idx) -> (logits, loss)``. A model with a
     ``step(idx, state=None) -> (logits, state)`` method (every :class:`RecurrentLM`) is streamed:
     the prompt is read once, then each new token costs one step. Otherwise the model is re-run on
-    the context for every token, cropped to ``model.config.block_size`` when it has one (GPT).
+    the context for every token, cropped to the last ``model.config.block_size`` tokens when it
+    has one (GPT), as nanoGPT's ``generate``.
 
-    Inputs: ``idx`` (B, T0) long prompt, T0 >= 1; ``max_new_tokens`` >= 0; ``temperature`` > 0
-    divides the logits (below 1: sharper, above 1: flatter); ``temperature=0`` means greedy
-    (always the most likely token); ``top_k`` keeps only the k most likely tokens;
-    ``generator`` makes the draws reproducible.
-    Outputs: (B, T0 + max_new_tokens), the prompt followed by the new tokens.
+    Inputs: ``idx`` (B, T0) integer prompt, T0 >= 1, ids in [0, ``model.config.vocab_size``);
+    ``max_new_tokens`` >= 0; ``temperature`` >= 0 divides the logits (below 1: sharper, above 1:
+    flatter; 0 means greedy, always the most likely token); ``top_k`` keeps only the k most likely
+    tokens; ``generator`` makes the draws reproducible. Sampling runs in float32 (also for a
+    model in float16 or under autocast).
+    Outputs: (B, T0 + max_new_tokens) long, the prompt followed by the new tokens.
     The model runs in eval mode (no dropout) and is put back in its previous mode afterwards.
+    Raises ``ValueError`` for a bad argument, or (on CPU) a prompt id outside the vocabulary.
     """
-    check_rank(idx, 2, "idx", "(B, T)")
-    check_nonempty_time(idx, "idx")
+    config = getattr(model, "config", None)
+    vocab_size = getattr(config, "vocab_size", None)
+    if vocab_size is not None:
+        check_token_ids(idx, vocab_size, "idx")
+    else:
+        check_rank(idx, 2, "idx", "(B, T)")
     if (
         isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, int)
+        or not isinstance(max_new_tokens, numbers.Integral)
         or max_new_tokens < 0
     ):
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     if (
         isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not temperature >= 0
+        or not isinstance(temperature, numbers.Real)
+        or not 0 <= temperature < math.inf
     ):
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+        raise ValueError(
+            f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}"
+        )
     if top_k is not None:
-        check_positive_int(top_k, "top_k")
+        top_k = check_positive_int(top_k, "top_k")
 
+    block_size = getattr(config, "block_size", None)
     was_training = model.training
     model.eval()
     try:
-        tokens = [idx]
+        tokens = [idx.long()]
         if hasattr(model, "step"):  # stream: O(1) per token
             logits, state = model.step(idx)  # (B, T0, V)
             for i in range(max_new_tokens):
@@ -213,7 +247,6 @@ def generate(
                 if i + 1 < max_new_tokens:
                     logits, state = model.step(next_id, state)  # (B, 1, V)
         else:  # re-read the context for every token
-            block_size = getattr(getattr(model, "config", None), "block_size", None)
             for _ in range(max_new_tokens):
                 context = torch.cat(tokens, dim=1)  # (B, T)
                 if block_size is not None:
@@ -225,67 +258,24 @@ def generate(
     return torch.cat(tokens, dim=1)  # (B, T0 + max_new_tokens)
 
 
-def count_params(model: nn.Module, exclude_embeddings: bool = False) -> int:
-    """Number of parameters of ``model`` (shared ones once).
-
-    ``exclude_embeddings=True`` leaves out ``nn.Embedding`` tables, as Kaplan et al. (2020) count
-    N for scaling laws (a tied output head shares the table and is left out with it).
-    """
-    params = {id(p): p for p in model.parameters()}
-    if exclude_embeddings:
-        for module in model.modules():
-            if isinstance(module, nn.Embedding):
-                params.pop(id(module.weight), None)
-    return sum(p.numel() for p in params.values())
-
-
-def flops_per_token(model: nn.Module, training: bool = False) -> int:
-    """FLOPs per token of a forward pass (``training=True``: forward + backward, about 3x).
-
-    A model that knows better provides its own ``flops_per_token(training=...)`` and that is used
-    (the GPT does). Otherwise: every weight matrix (>= 2 dims, not an embedding table) is used
-    once per token in a multiply-add, 2 FLOPs per weight; biases, norms and activations are
-    ignored. For a model whose ``config`` has ``n_layer``, ``n_embd`` and ``block_size`` (a GPT),
-    attention over the context adds 2 * n_layer * block_size * n_embd (Kaplan et al. 2020, Table 1).
-    """
-    own = getattr(model, "flops_per_token", None)
-    if callable(own):
-        return int(own(training=training))
-    matmul_weights = 0
-    for module in model.modules():
-        if isinstance(module, nn.Embedding):
-            continue  # a table look-up, no arithmetic
-        for p in module.parameters(recurse=False):  # a tied head is counted under its Linear
-            if p.dim() >= 2:
-                matmul_weights += p.numel()
-    forward = 2 * matmul_weights
-    cfg = getattr(model, "config", None)
-    if all(hasattr(cfg, a) for a in ("n_layer", "n_embd", "block_size")):
-        forward += 2 * cfg.n_layer * cfg.block_size * cfg.n_embd
-    return 3 * forward if training else forward
-
-
 def build_lm(arch: str, vocab_size: int, **kw: Any) -> nn.Module:
-    """A language model by name: "rnn" | "lstm" | "gru" (:class:`RecurrentLM`) or "gpt".
+    """A language model by name: "rnn" | "lstm" | "gru" (:class:`RecurrentLM`) or "gpt" (GPT).
 
-    ``kw`` are fields of :class:`RecurrentLMConfig` (recurrent) or of
-    ``seqlab.models.transformer.GPTConfig`` (gpt); an unknown one raises ``ValueError``.
+    ``kw`` are fields of :class:`RecurrentLMConfig` (recurrent) or of ``GPTConfig`` (gpt);
+    an unknown one raises ``ValueError`` listing the valid ones.
     """
     check_choice(arch, ARCHS, "arch")
     if arch == "gpt":
-        from seqlab.models.transformer import GPT, GPTConfig  # written alongside; imported on use
-
         config_cls, model_cls = GPTConfig, GPT
     else:
         config_cls, model_cls = RecurrentLMConfig, RecurrentLM
         if "cell" in kw:
             raise ValueError(f"arch {arch!r} sets the cell; do not pass cell={kw['cell']!r}")
         kw = {"cell": arch, **kw}
-    if is_dataclass(config_cls):
-        valid = [f.name for f in fields(config_cls) if f.name not in ("vocab_size", "cell")]
-        unknown = sorted(set(kw) - set(valid) - {"cell"})
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {', '.join(unknown)} for arch {arch!r}; valid: {', '.join(valid)}"
-            )
+    valid = [f.name for f in fields(config_cls) if f.name not in ("vocab_size", "cell")]
+    unknown = sorted(set(kw) - set(valid) - {"cell"})
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for arch {arch!r}; valid: {', '.join(valid)}"
+        )
     return model_cls(config_cls(vocab_size=vocab_size, **kw))

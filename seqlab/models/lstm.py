@@ -14,7 +14,12 @@ new one, c_t). Without peepholes they are zero and the cell is exactly ``torch.n
 W_ii, W_if, W_ig, W_io are the four row blocks of ``weight_ih`` (4H, C); likewise for W_h*,
 b_i*, b_h*; the peephole vectors w_ci, w_cf, w_co are the rows of ``weight_ch`` (3, H).
 
-Shapes: B batch, T time, C input features, H hidden, D directions, L layers.
+With ``proj_size=P > 0`` (the LSTMP of Sak et al. 2014, as ``torch.nn.LSTM(proj_size=P)``) the
+hidden state is projected to P features, h_t = W_hr (o_t * tanh(c_t)) with ``weight_hr`` (P, H):
+h has size P, c keeps size H, and W_h* read the projected h, so ``weight_hh`` is (4H, P).
+
+Shapes: B batch, T time, C input features, H hidden, P = proj_size or H (the size of h),
+D directions, L layers.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.checks import check_rank, check_size
-from seqlab.models.recurrent import RecurrentLayer, check_positive_int
+from seqlab.checks import check_bool, check_float_input, check_positive_int, check_rank, check_size
+from seqlab.models.recurrent_layer import RecurrentLayer
 
 
 class LSTMStep(NamedTuple):
-    """What one LSTM step computes, each (B, H): the gates i, f, g, o and the new c and h."""
+    """What one LSTM step computes, each (B, H): the gates i, f, g, o and the new c and h
+    (h is (B, P) with a projection)."""
 
     i: torch.Tensor
     f: torch.Tensor
@@ -48,12 +54,14 @@ def lstm_step(
     weight_hh: torch.Tensor,
     bias_hh: torch.Tensor | None,
     weight_ch: torch.Tensor | None = None,
+    weight_hr: torch.Tensor | None = None,
 ) -> LSTMStep:
     """One LSTM step, the equations of the module docstring.
 
-    Inputs: ``x_proj`` (B, 4H) = W_ih x_t + b_ih; ``h``, ``c`` (B, H) = h_{t-1}, c_{t-1};
-    ``weight_hh`` (4H, H); ``bias_hh`` (4H,) or None; ``weight_ch`` (3, H) peepholes or None.
-    Outputs: :class:`LSTMStep` (i, f, g, o, c, h), each (B, H).
+    Inputs: ``x_proj`` (B, 4H) = W_ih x_t + b_ih; ``h`` (B, P) = h_{t-1}; ``c`` (B, H) = c_{t-1};
+    ``weight_hh`` (4H, P); ``bias_hh`` (4H,) or None; ``weight_ch`` (3, H) peepholes or None;
+    ``weight_hr`` (P, H) projection or None (then P = H).
+    Outputs: :class:`LSTMStep` (i, f, g, o, c, h), each (B, H) but h (B, P).
     """
     x_i, x_f, x_g, x_o = x_proj.chunk(4, dim=-1)  # each (B, H): W_i* x_t + b_i*
     h_i, h_f, h_g, h_o = F.linear(h, weight_hh, bias_hh).chunk(4, dim=-1)  # each (B, H)
@@ -64,8 +72,21 @@ def lstm_step(
     g = torch.tanh(x_g + h_g)
     c = f * c + i * g
     o = torch.sigmoid(x_o + h_o + w_co * c)
-    h = o * torch.tanh(c)
+    h = o * torch.tanh(c)  # (B, H)
+    if weight_hr is not None:
+        h = F.linear(h, weight_hr)  # (B, P)
     return LSTMStep(i, f, g, o, c, h)
+
+
+def check_proj_size(proj_size: object, hidden_size: int) -> int:
+    """Return ``proj_size``; raise ``ValueError`` unless it is an int with 0 <= P < hidden_size
+    (0 = no projection), the rule of ``torch.nn.LSTM``."""
+    if proj_size == 0 and not isinstance(proj_size, bool) and isinstance(proj_size, int):
+        return 0
+    P = check_positive_int(proj_size, "proj_size")
+    if P >= hidden_size:
+        raise ValueError(f"proj_size={P} must be smaller than hidden_size={hidden_size}")
+    return P
 
 
 def init_forget_bias(module: nn.Module, value: float = 1.0) -> nn.Module:
@@ -95,9 +116,11 @@ class LSTMCell(nn.Module):
         self, input_size: int, hidden_size: int, bias: bool = True, peephole: bool = False
     ) -> None:
         super().__init__()
-        check_positive_int(input_size, "input_size")
-        check_positive_int(hidden_size, "hidden_size")
-        self.input_size, self.hidden_size, self.peephole = input_size, hidden_size, peephole
+        input_size = check_positive_int(input_size, "input_size")
+        hidden_size = check_positive_int(hidden_size, "hidden_size")
+        check_bool(bias, "bias")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.peephole = check_bool(peephole, "peephole")
         H = hidden_size
         self.weight_ih = nn.Parameter(torch.empty(4 * H, input_size))  # W_ii|W_if|W_ig|W_io
         self.weight_hh = nn.Parameter(torch.empty(4 * H, H))  # W_hi|W_hf|W_hg|W_ho
@@ -113,10 +136,11 @@ class LSTMCell(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_rank(x, 2, "x", "(B, C)")
         check_size(x, 1, self.input_size, "x", f"(B, C={self.input_size})")
+        check_float_input(x, "x")
         shape = (x.shape[0], self.hidden_size)  # (B, H)
         h, c = (x.new_zeros(shape), x.new_zeros(shape)) if state is None else state
         for name, s in (("h", h), ("c", c)):
-            if tuple(s.shape) != shape:
+            if not isinstance(s, torch.Tensor) or tuple(s.shape) != shape:
                 raise ValueError(f"expected {name} of shape (B, H) = {shape}, got {tuple(s.shape)}")
         x_proj = F.linear(x, self.weight_ih, self.bias_ih)  # (B, 4H)
         step = lstm_step(x_proj, h, c, self.weight_hh, self.bias_hh, self.weight_ch)
@@ -127,10 +151,11 @@ class LSTM(RecurrentLayer):
     """A stack of LSTM layers over a sequence, equal to ``torch.nn.LSTM(batch_first=True)``.
 
     With ``peephole=True`` each layer and direction has an extra ``weight_ch_l{k}`` (3, H);
-    load a ``torch.nn.LSTM`` state dict into it with ``strict=False``.
+    load a ``torch.nn.LSTM`` state dict into it with ``strict=False``. With ``proj_size=P``
+    each has ``weight_hr_l{k}`` (P, H), as ``torch.nn.LSTM(proj_size=P)``.
 
-    Inputs: ``x`` (B, T, C); ``state`` = (h_0, c_0) each (L*D, B, H), or None (zeros).
-    Outputs: ``out`` (B, T, D*H); ``(h_n, c_n)`` each (L*D, B, H).
+    Inputs: ``x`` (B, T, C); ``state`` = (h_0 (L*D, B, P), c_0 (L*D, B, H)), or None (zeros).
+    Outputs: ``out`` (B, T, D*P); ``(h_n, c_n)`` shaped like the state. P = proj_size or H.
     """
 
     num_gates = 4
@@ -145,8 +170,11 @@ class LSTM(RecurrentLayer):
         bidirectional: bool = False,
         dropout: float = 0.0,
         peephole: bool = False,
+        proj_size: int = 0,
     ) -> None:
-        self.peephole = peephole  # read by _extra_parameters during super().__init__
+        # read by RecurrentLayer.__init__ and _extra_parameters while they build the weights
+        self.peephole = check_bool(peephole, "peephole")
+        self.proj_size = check_proj_size(proj_size, check_positive_int(hidden_size, "hidden_size"))
         super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dropout)
 
     def _extra_parameters(self, name: str) -> None:
@@ -154,13 +182,18 @@ class LSTM(RecurrentLayer):
             self.register_parameter(
                 "weight_ch" + name, nn.Parameter(torch.empty(3, self.hidden_size))
             )
+        if self.proj_size:
+            self.register_parameter(
+                "weight_hr" + name, nn.Parameter(torch.empty(self.proj_size, self.hidden_size))
+            )
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + (", peephole=True" if self.peephole else "")
+        s = super().extra_repr() + (", peephole=True" if self.peephole else "")
+        return s + (f", proj_size={self.proj_size}" if self.proj_size else "")
 
     def _cell(self, x_proj: torch.Tensor, state: tuple[torch.Tensor, ...], w: dict) -> LSTMStep:
         h, c = state
-        return lstm_step(x_proj, h, c, w["weight_hh"], w["bias_hh"], w["weight_ch"])
+        return lstm_step(x_proj, h, c, w["weight_hh"], w["bias_hh"], w["weight_ch"], w["weight_hr"])
 
     def gates(
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None

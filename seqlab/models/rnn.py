@@ -22,8 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.checks import check_choice, check_rank, check_size
-from seqlab.models.recurrent import RecurrentLayer, check_positive_int
+from seqlab.checks import (
+    check_bool,
+    check_choice,
+    check_float_input,
+    check_positive_int,
+    check_rank,
+    check_size,
+)
+from seqlab.models.recurrent_layer import RecurrentLayer
 
 NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
 
@@ -64,8 +71,9 @@ class RNNCell(nn.Module):
         self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", bias: bool = True
     ) -> None:
         super().__init__()
-        check_positive_int(input_size, "input_size")
-        check_positive_int(hidden_size, "hidden_size")
+        input_size = check_positive_int(input_size, "input_size")
+        hidden_size = check_positive_int(hidden_size, "hidden_size")
+        check_bool(bias, "bias")
         check_choice(nonlinearity, NONLINEARITIES, "nonlinearity")
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))  # W_ih (H, C)
@@ -79,6 +87,7 @@ class RNNCell(nn.Module):
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         check_rank(x, 2, "x", "(B, C)")
         check_size(x, 1, self.input_size, "x", f"(B, C={self.input_size})")
+        check_float_input(x, "x")
         if h is None:
             h = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
         check_rank(h, 2, "h", "(B, H)")

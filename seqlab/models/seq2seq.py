@@ -21,7 +21,6 @@ loop over t. ``TransformerSeq2Seq`` is ``seqlab.models.transformer.EncoderDecode
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +28,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqlab.checks import check_choice, check_nonempty_time, check_positive, check_rank
+from seqlab.checks import (
+    check_choice,
+    check_dropout,
+    check_pad_id,
+    check_positive_int,
+    check_targets,
+    check_token_ids,
+)
 from seqlab.models.attention import AdditiveAttention, DotAttention, GeneralAttention
 from seqlab.models.transformer import EncoderDecoder
 
@@ -43,40 +49,30 @@ ATTENTIONS = ("none", "additive", "dot", "general")
 
 @dataclass
 class Seq2SeqConfig:
-    """Sizes of an ``RNNSeq2Seq``. ``pad_id``: source padding (masked out of attention and of the
-    encoder's final state) and target padding (ignored by the loss); None = no padding."""
+    """Sizes of an ``RNNSeq2Seq``: vocabularies, embedding width ``n_embd``, recurrent
+    ``hidden_size``, ``n_layer`` recurrent layers in the encoder and in the decoder; ``cell``
+    "gru" | "lstm"; ``attention`` "none" | "additive" | "dot" | "general"; ``dropout`` in [0, 1).
+    ``pad_id``: source padding (masked out of attention and of the encoder's final state) and
+    target padding (ignored by the loss); None = no padding. Every field is checked
+    (``ValueError`` naming it)."""
 
-    src_vocab: int
-    tgt_vocab: int
-    embed: int = 32
-    hidden: int = 64
-    layers: int = 1
+    src_vocab_size: int
+    tgt_vocab_size: int
+    n_embd: int = 32
+    hidden_size: int = 64
+    n_layer: int = 1
     cell: str = "gru"
     attention: str = "none"
     dropout: float = 0.0
     pad_id: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("src_vocab", "tgt_vocab", "embed", "hidden", "layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise ValueError(f"{name} must be an int, got {value!r}")
-            setattr(self, name, int(value))  # e.g. a numpy integer
-            check_positive(int(value), name)
+        for name in ("src_vocab_size", "tgt_vocab_size", "n_embd", "hidden_size", "n_layer"):
+            setattr(self, name, check_positive_int(getattr(self, name), name))
         check_choice(self.cell, CELLS, "cell")
         check_choice(self.attention, ATTENTIONS, "attention")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-
-def _check_ids(ids: torch.Tensor, vocab: int, name: str) -> None:
-    check_rank(ids, 2, name, "(B, T) token ids")
-    check_nonempty_time(ids, name)
-    if ids.dtype not in (torch.long, torch.int32):
-        raise ValueError(f"expected {name} to hold integer token ids, got dtype {ids.dtype}")
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0 or hi >= vocab:
-        raise ValueError(f"{name} holds ids in [{lo}, {hi}], outside the vocabulary 0..{vocab - 1}")
+        self.dropout = check_dropout(self.dropout)
+        check_pad_id(self.pad_id, min(self.src_vocab_size, self.tgt_vocab_size))
 
 
 class RNNSeq2Seq(nn.Module):
@@ -90,26 +86,30 @@ class RNNSeq2Seq(nn.Module):
         super().__init__()
         self.config = c = config
         rnn = nn.GRU if c.cell == "gru" else nn.LSTM
-        drop_between = c.dropout if c.layers > 1 else 0.0
-        self.src_emb = nn.Embedding(c.src_vocab, c.embed)
-        self.tgt_emb = nn.Embedding(c.tgt_vocab, c.embed)
+        drop_between = c.dropout if c.n_layer > 1 else 0.0
+        self.src_emb = nn.Embedding(c.src_vocab_size, c.n_embd)
+        self.tgt_emb = nn.Embedding(c.tgt_vocab_size, c.n_embd)
         self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
-        self.encoder = rnn(c.embed, c.hidden, c.layers, batch_first=True, dropout=drop_between)
-        self.decoder = rnn(c.embed, c.hidden, c.layers, batch_first=True, dropout=drop_between)
+        self.encoder = rnn(
+            c.n_embd, c.hidden_size, c.n_layer, batch_first=True, dropout=drop_between
+        )
+        self.decoder = rnn(
+            c.n_embd, c.hidden_size, c.n_layer, batch_first=True, dropout=drop_between
+        )
         if c.attention == "none":
             self.attn, self.combine = None, None
         else:
             self.attn = {
-                "additive": lambda: AdditiveAttention(c.hidden, c.hidden, c.hidden),
+                "additive": lambda: AdditiveAttention(c.hidden_size, c.hidden_size, c.hidden_size),
                 "dot": DotAttention,
-                "general": lambda: GeneralAttention(c.hidden, c.hidden),
+                "general": lambda: GeneralAttention(c.hidden_size, c.hidden_size),
             }[c.attention]()
-            self.combine = nn.Linear(2 * c.hidden, c.hidden)  # W_c [c_t; h_t]
-        self.head = nn.Linear(c.hidden, c.tgt_vocab)
+            self.combine = nn.Linear(2 * c.hidden_size, c.hidden_size)  # W_c [c_t; h_t]
+        self.head = nn.Linear(c.hidden_size, c.tgt_vocab_size)
 
     def encode(self, src: torch.Tensor) -> tuple:
         """src (B, S) -> memory (enc_out (B, S, H), enc_state, src_mask (B, S) | None)."""
-        _check_ids(src, self.config.src_vocab, "src")
+        check_token_ids(src, self.config.src_vocab_size, "src")
         x = self.drop(self.src_emb(src))  # (B, S, E)
         pad = self.config.pad_id
         if pad is None:
@@ -129,7 +129,7 @@ class RNNSeq2Seq(nn.Module):
         self, tgt_in: torch.Tensor, memory: tuple
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Outputs: logits (B, T, V); alignment weights (B, T, S) (rows sum to 1) or None."""
-        _check_ids(tgt_in, self.config.tgt_vocab, "tgt_in")
+        check_token_ids(tgt_in, self.config.tgt_vocab_size, "tgt_in")
         enc_out, enc_state, src_mask = memory
         if tgt_in.shape[0] != enc_out.shape[0]:
             raise ValueError(
@@ -162,30 +162,31 @@ class RNNSeq2Seq(nn.Module):
         logits = self.decode(tgt_in, self.encode(src))  # (B, T, V)
         if tgt_out is None:
             return logits, None
-        if tgt_out.shape != tgt_in.shape:
-            raise ValueError(
-                f"expected tgt_out of shape {tuple(tgt_in.shape)} like tgt_in, got {tuple(tgt_out.shape)}"
-            )
+        check_targets(tgt_out, tgt_in, "tgt_out")
         ignore = -1 if self.config.pad_id is None else self.config.pad_id
         loss = F.cross_entropy(
-            logits.reshape(-1, self.config.tgt_vocab), tgt_out.reshape(-1), ignore_index=ignore
+            logits.reshape(-1, self.config.tgt_vocab_size), tgt_out.reshape(-1), ignore_index=ignore
         )
         return logits, loss
 
 
 @torch.no_grad()
 def greedy_decode(
-    model: nn.Module, src: torch.Tensor, max_len: int, bos: int, eos: int
+    model: nn.Module, src: torch.Tensor, max_new_tokens: int, bos: int, eos: int
 ) -> torch.Tensor:
     """Greedy decoding for any model with ``encode(src)`` and ``decode(tgt_in, memory)``.
 
-    Inputs: src (B, S); max_len: most tokens to generate; bos / eos: start and end token ids.
-    Outputs: (B, U) generated ids after ``<bos>``, U <= max_len; each row ends at its first
+    Inputs: src (B, S); max_new_tokens: most tokens to generate; bos / eos: start and end token ids.
+    Outputs: (B, U) generated ids after ``<bos>``, U <= max_new_tokens; each row ends at its first
     ``eos`` (included) and is filled with ``eos`` after it; decoding stops once every row has
     produced ``eos``. The model runs in eval mode (its mode is restored afterwards).
     """
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len <= 0:
-        raise ValueError(f"max_len must be an int > 0, got {max_len!r}")
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens <= 0
+    ):
+        raise ValueError(f"max_new_tokens must be an int > 0, got {max_new_tokens!r}")
     was_training = model.training
     model.eval()
     try:
@@ -193,7 +194,7 @@ def greedy_decode(
         B = src.shape[0]
         ys = torch.full((B, 1), bos, dtype=torch.long, device=src.device)  # (B, 1)
         done = torch.zeros(B, dtype=torch.bool, device=src.device)
-        for _ in range(max_len):
+        for _ in range(max_new_tokens):
             logits = model.decode(ys, memory)[:, -1]  # (B, V) for the newest position
             nxt = logits.argmax(dim=-1).masked_fill(done, eos)  # (B,)
             ys = torch.cat([ys, nxt[:, None]], dim=1)  # (B, U + 1)

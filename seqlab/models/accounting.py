@@ -1,0 +1,115 @@
+"""Parameter and FLOP accounting: the one place where the book counts them.
+
+Shape letters: T context length, C width (``n_embd`` / ``embed_dim``), V vocabulary, L layers,
+H hidden size, G gates per hidden unit (RNN 1, GRU 3, LSTM 4), E embedding width.
+
+Parameters (:func:`count_params`)
+    ``n_params`` counts every distinct parameter tensor once (a tied head shares the token
+    table). ``non_embedding=True`` leaves out the look-up tables, i.e. ``nn.Embedding`` and
+    learned position tables, and with them a head tied to the token table: the N of Kaplan et
+    al. (2020, section 2.1), "excluding all vocabulary and positional embeddings".
+
+FLOPs (:func:`flops_per_token`); a multiply-add counts as 2 FLOPs
+    forward  = 2 N_mm + 4 T sum_attn C
+    training = 3 x forward  (backward = 2 x forward: the gradient of each matmul with respect to
+               its input and to its weight, each as large as the forward product)
+
+    N_mm (:func:`matmul_params`) is the number of weights that take part in a matrix product
+    once per token: every parameter with >= 2 dims, *except* look-up tables (``nn.Embedding``,
+    learned positions) and the LSTM's elementwise peepholes, but *including* the output head
+    (``lm_head``), which is a (C, V) matmul even when it is tied to the token table. Biases,
+    LayerNorm, activations, softmax and the embedding look-up are left out (element-wise work,
+    O(C) per token against O(C^2)).
+
+    The attention term: for each attention layer of width C attending over T keys, a token's
+    query meets T keys in q k^T (2 T C FLOPs) and its weights mix T values (2 T C): 4 T C. The
+    causal mask's zeros are counted (a kernel computes them), as in PaLM (Chowdhery et al. 2022,
+    appendix B: training 6N + 12 L H Q T with H Q = C). Kaplan et al. (2020, Table 1) give
+    C_forward ~ 2N + 2 n_layer n_ctx d_attn: their N leaves out the embedding matrices and their
+    total the de-embedding (2 C V), and their context term counts q k^T only.
+
+    A recurrent layer has no context term: per token and layer it multiplies W_ih (G H x C_in)
+    and W_hh (G H x H), 2 G H (C_in + H) FLOPs, so recurrent LMs follow the same rule.
+
+Agreement with ``torch.utils.flop_counter.FlopCounterMode`` (which counts matmuls, including
+attention's, and nothing else) is tested in ``tests/test_accounting.py``: exact for the GPT's
+forward and training step on the explicit attention path; for recurrent layers the counter sees
+a little less in training, because the gradient with respect to the zero initial state h_0 is
+not computed (a share below 1 / (3 T) of the total). Fused attention kernels are counted by
+the counter only where torch registers a formula for them (CUDA flash / memory-efficient /
+cuDNN, not the CPU kernel), and their backward recomputes q k^T (2.5x forward for that term).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from seqlab.checks import check_positive_int
+from seqlab.models.attention import MultiHeadAttention
+from seqlab.models.transformer import LearnedPositionalEmbedding
+
+__all__ = ["attention_flops_per_token", "count_params", "flops_per_token", "matmul_params"]
+
+TABLES = (nn.Embedding, LearnedPositionalEmbedding)  # look-ups: no arithmetic per token
+ELEMENTWISE_2D = ("weight_ch",)  # 2-dim parameters used elementwise (LSTM peepholes)
+
+
+def count_params(model: nn.Module, non_embedding: bool = False) -> int:
+    """``n_params``: parameters of ``model``, each shared tensor once.
+
+    ``non_embedding=True`` leaves out ``nn.Embedding`` tables and learned position tables
+    (and so a head tied to the token table), as Kaplan et al. (2020) count N.
+    """
+    params = {id(p): p for p in model.parameters()}
+    if non_embedding:
+        for module in model.modules():
+            if isinstance(module, TABLES):
+                for p in module.parameters(recurse=False):
+                    params.pop(id(p), None)
+    return sum(p.numel() for p in params.values())
+
+
+def matmul_params(model: nn.Module) -> int:
+    """N_mm: the weights used in a matrix product once per token (see the module docstring).
+
+    A weight shared by a look-up table and a ``Linear`` (the tied ``lm_head``) is counted once,
+    as the ``Linear``'s.
+    """
+    seen: dict[int, int] = {}
+    for module in model.modules():
+        if isinstance(module, TABLES):
+            continue
+        for name, p in module.named_parameters(recurse=False):
+            if p.dim() >= 2 and not name.startswith(ELEMENTWISE_2D):
+                seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
+def attention_flops_per_token(model: nn.Module, T: int) -> int:
+    """Forward FLOPs of q k^T and weights . v per token: 4 T C per attention layer of width C."""
+    T = check_positive_int(T, "T")
+    return sum(4 * T * m.embed_dim for m in model.modules() if isinstance(m, MultiHeadAttention))
+
+
+def flops_per_token(model: nn.Module, training: bool = True, T: int | None = None) -> int:
+    """FLOPs per token: ``2 N_mm + 4 T sum C`` forward, 3x that for training (the default).
+
+    Inputs: ``model`` any module (an LM of this package, a recurrent layer, a block);
+    ``training`` True: forward + backward (the ``6N`` of scaling laws), False: forward only;
+    ``T`` the context length attention runs over, default ``model.config.block_size``
+    (needed only when the model has attention layers).
+    Outputs: an int, FLOPs per token (multiply-add = 2). Raises ``ValueError`` when the model
+    has attention, no ``T`` is given and it has no ``config.block_size``.
+    """
+    if not isinstance(training, bool):
+        raise ValueError(f"training must be True or False, got {training!r}")
+    forward = 2 * matmul_params(model)
+    if any(isinstance(m, MultiHeadAttention) for m in model.modules()):
+        if T is None:
+            T = getattr(getattr(model, "config", None), "block_size", None)
+            if T is None:
+                raise ValueError(
+                    "the model has attention layers: pass T, the context length they attend over"
+                )
+        forward += attention_flops_per_token(model, T)
+    return 3 * forward if training else forward

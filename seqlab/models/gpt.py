@@ -1,0 +1,165 @@
+"""A decoder-only Transformer language model in the shape of nanoGPT (GPT-2, Radford et al. 2019).
+
+Shape letters: B batch, T time (T <= block_size), C width (``n_embd``), V vocabulary
+(``vocab_size``), nh heads (``n_head``), L blocks (``n_layer``).
+
+    logits, loss = GPT(GPTConfig(vocab_size=65))(idx, targets)   # idx (B, T) -> logits (B, T, V)
+
+The config takes nanoGPT's names (``vocab_size, block_size, n_layer, n_head, n_embd, dropout,
+bias``) plus ``norm_first`` (pre-LN as GPT-2, or post-LN as Vaswani et al. 2017) and ``pos``
+(learned positions as GPT-2, or the sinusoidal table). ``seqlab.models.generate`` samples from
+it; ``attention_maps`` returns every layer's attention weights for heatmaps. The optimiser (and
+its weight-decay groups) belongs to ``seqlab.train``; parameter and FLOP counts to
+``seqlab.models.accounting``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from seqlab.checks import (
+    check_bool,
+    check_choice,
+    check_dropout,
+    check_positive_int,
+    check_targets,
+    check_token_ids,
+)
+from seqlab.models import accounting
+from seqlab.models.transformer import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+    TransformerBlock,
+)
+
+__all__ = ["GPT", "GPTConfig"]
+
+POSITIONS = ("learned", "sinusoidal")
+
+
+@dataclass
+class GPTConfig:
+    """Sizes of a ``GPT`` (nanoGPT's names).
+
+    ``vocab_size`` V; ``block_size`` the longest context T; ``n_layer`` blocks; ``n_head`` heads
+    per block; ``n_embd`` width C (a multiple of ``n_head``); ``dropout`` in [0, 1); ``bias`` in
+    Linear and LayerNorm layers; ``norm_first`` pre-LN (True) or post-LN (False);
+    ``pos`` "learned" | "sinusoidal". Every field is checked: ``ValueError`` names the field.
+    """
+
+    vocab_size: int
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+    norm_first: bool = True
+    pos: str = "learned"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            setattr(self, name, check_positive_int(getattr(self, name), name))
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(f"n_embd={self.n_embd} must be a multiple of n_head={self.n_head}")
+        self.dropout = check_dropout(self.dropout)
+        check_bool(self.bias, "bias")
+        check_bool(self.norm_first, "norm_first")
+        check_choice(self.pos, POSITIONS, "pos")
+
+
+class GPT(nn.Module):
+    """Decoder-only Transformer LM: forward(idx (B, T), targets (B, T) | None) -> (logits, loss).
+
+    Token embedding ``wte`` + position ``wpe`` (learned or sinusoidal) -> n_layer causal
+    ``TransformerBlock`` s -> LayerNorm ``ln_f`` (pre-LN only; post-LN blocks end in one) ->
+    ``lm_head`` tied to ``wte`` (Press & Wolf 2017). Initialisation as GPT-2 / nanoGPT: N(0, 0.02),
+    residual output projections N(0, 0.02 / sqrt(2 n_layer)), biases zero.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"expected a GPTConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        if c.pos == "learned":
+            self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd)
+        else:
+            self.wpe = SinusoidalPositionalEncoding(c.block_size, c.n_embd)
+        self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
+        self.blocks = nn.ModuleList(
+            TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, c.dropout, c.norm_first, bias=c.bias)
+            for _ in range(c.n_layer)
+        )
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias) if c.norm_first else nn.Identity()
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.proj.weight", "ffn.proj.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.Embedding, LearnedPositionalEmbedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+        check_token_ids(idx, self.config.vocab_size, "idx")
+        T = idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(
+                f"sequence length T={T} exceeds block_size={self.config.block_size}; "
+                "crop the context (generate does this) or build a model with a larger block_size"
+            )
+        return self.drop(self.wte(idx) + self.wpe(T))  # (B, T, C)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Inputs: idx (B, T) token ids in [0, V), 1 <= T <= block_size; targets (B, T) next ids
+        (-1 = ignore) or None.
+
+        Outputs: logits (B, T, V); loss (mean cross-entropy, nats per token) or None.
+        Raises ``ValueError`` for a wrong rank or dtype, T = 0, T > block_size, or (on CPU) ids
+        outside [0, V); see ``seqlab.checks.check_token_ids`` for the GPU.
+        """
+        x = self._embed(idx)  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, causal=True)  # (B, T, C)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        check_targets(targets, idx)
+        flat = logits.view(-1, self.config.vocab_size)  # (B*T, V)
+        loss = F.cross_entropy(flat, targets.reshape(-1).long(), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """Self-attention weights of every layer for heatmaps: list (length L) of (B, nh, T, T).
+
+        ``maps[layer][example, head]`` is a (T, T) matrix whose row i sums to 1 over keys j <= i.
+        Inputs as ``forward`` (the model's train/eval mode is used as it is).
+        """
+        x = self._embed(idx)  # (B, T, C)
+        maps = []
+        for block in self.blocks:
+            x, w, _ = block.forward_with_weights(x, causal=True)
+            maps.append(w)  # (B, nh, T, T)
+        return maps
+
+    def flops_per_token(self, training: bool = True, T: int | None = None) -> int:
+        """FLOPs per token at context T (default block_size), training (default) or forward:
+        ``seqlab.models.accounting.flops_per_token``, the one rule for every model."""
+        return accounting.flops_per_token(self, training=training, T=T)
