@@ -27,7 +27,7 @@ import torch
 
 from seqlab.checks import check_choice
 from seqlab.data.corpus import CharDataset, load_shakespeare
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
@@ -42,7 +42,7 @@ class CharLMConfig:
     ``max_iters`` caps a run; ``time_budget_s`` (if set) stops it on wall-clock time first.
     ``eval_iters`` batches of ``batch_size`` x ``block_size`` characters per evaluation.
     ``cpu_threads``: torch threads while training on a CPU (one is faster for these small
-    models, :mod:`seqlab.experiments.cpu_threads`; None: keep torch's setting).
+    models, :func:`seqlab.device.cpu_threads_for`; None: keep torch's setting).
     """
 
     cells: tuple[str, ...] = ("rnn",)

@@ -52,8 +52,7 @@ import joblib
 import torch
 
 from seqlab import __version__
-from seqlab.device import cache_dir, device_name, get_device, provenance
-from seqlab.experiments.cpu_threads import show_progress
+from seqlab.device import cache_dir, device_name, get_device, provenance, show_progress
 from seqlab.experiments.profiles import config_for
 
 Compute = Callable[[Any, torch.device, bool], dict[str, Any]]

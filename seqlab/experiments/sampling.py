@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharTokenizer
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.models import generate
 
 
@@ -66,7 +66,7 @@ def sample(
     """``n_chars`` characters drawn at ``temperature`` after ``prompt`` (not included).
 
     One character per step: on a CPU this runs on one thread, which is fastest for such tiny
-    steps (:mod:`seqlab.experiments.cpu_threads`).
+    steps (:func:`seqlab.device.cpu_threads_for`).
     """
     _check_temperature(temperature)
     device = next(model.parameters()).device

@@ -9,7 +9,7 @@
   ``torch.nn.GRU``) or before it (the paper's form), same layer sizes.
 
 On a CPU every measurement runs on ``cpu_threads`` threads (one by default), as the training
-runs of the book do (:mod:`seqlab.experiments.cpu_threads`).
+runs of the book do (:func:`seqlab.device.cpu_threads_for`).
 
 Letters: B batch, T sequence length, H hidden.
 """
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from seqlab.bench import bench_seqlen, time_fn
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.experiments.results import experiment
 from seqlab.models import GRU
 

@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharTokenizer
+from seqlab.device import cpu_threads
 from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
-from seqlab.experiments.cpu_threads import cpu_threads
 from seqlab.experiments.results import experiment
 from seqlab.models import LSTM, RecurrentLM
 
