@@ -94,7 +94,7 @@ def test_the_cache_lives_under_seqlab_cache_dir(private_cache):
 def test_source_hash_covers_what_experiments_run_and_not_what_draws():
     files = {p.relative_to(p.parents[1]).as_posix() for p in results._source_files()}
     names = {p.name for p in results._source_files()}
-    assert {"train.py", "results.py", "char_lm.py", "corpus.py"} <= names
+    assert {"loop.py", "results.py", "char_lm.py", "corpus.py"} <= names
     assert not any("/viz/" in p.as_posix() for p in results._source_files())
     assert "figures.py" not in names and "notebook.py" not in names
     assert "experiments/profiles.py" not in files

@@ -12,8 +12,9 @@ Topics: ``char_lm`` (char-level language models on Shakespeare), ``sampling`` (t
 ``context_window`` (effective context by gradient saliency), ``gradient_flow`` (vanishing and
 exploding gradients by cell), ``clipping`` (exploding gradients in training), ``unit_probes``
 (what single LSTM units track), ``memory_tasks`` (copy, adding and reversal against the delay),
-``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time);
-``cpu_threads`` (one CPU thread for small models).
+``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time),
+``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
+cache, ``profiles`` the size tables.
 """
 
 from seqlab.experiments.profiles import P, config_for

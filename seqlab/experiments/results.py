@@ -86,8 +86,9 @@ class SavedModel:
 class Result:
     """What an experiment measured (``values``), with what (``config``) and where (``provenance``).
 
-    ``result.name`` and ``result["name"]`` both read ``values["name"]``. ``cached`` says whether
-    this call loaded the result from the disk cache instead of computing it.
+    ``result.name`` and ``result["name"]`` both read ``values["name"]`` (a value named like one
+    of the fields below, or ``model``, only the second way). ``cached`` says whether this call
+    loaded the result from the disk cache instead of computing it.
     """
 
     experiment: str
