@@ -6,7 +6,8 @@ The profile (``SEQLAB_PROFILE``) sizes every experiment in the book:
 - ``standard``: the default on a CPU; each chapter in a few minutes on a 2-core laptop.
 - ``full``: the default on a GPU; publication-quality runs.
 
-Chapters never branch on "am I in CI"; they ask :func:`by_profile` for a size.
+Chapters never branch on "am I in CI": every size they run at stands in the size table of
+:mod:`seqlab.experiments.profiles`, one row per experiment with a value per profile.
 """
 
 from __future__ import annotations
