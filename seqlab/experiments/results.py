@@ -120,7 +120,7 @@ class Result:
         source = "loaded from the results cache" if self.cached else "computed in this session"
         return (
             f"Measured {p['date']} on {p['device']} · torch {p['torch']} · profile {p['profile']}"
-            f"{commit} · {p['seconds']:.0f} s · {source}"
+            f"{commit} · took {p['seconds']:.1f} s · {source}"
         )
 
 
@@ -193,7 +193,8 @@ def experiment(default: str | None = None) -> Callable[[Compute], Callable[..., 
         def run_and_record(config_dict, key, config, device, progress) -> Result:
             start = time.perf_counter()
             values = compute(config, device, progress)
-            record = {**provenance(device), **key, "seconds": time.perf_counter() - start}
+            seconds = time.perf_counter() - start
+            record = {**key, **provenance(device), "seconds": seconds}  # device: its full name
             return Result(name, config, values, record)
 
         # joblib files a cached function under its module and name: one folder per experiment
