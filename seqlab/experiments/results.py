@@ -25,7 +25,8 @@ moves it) is keyed by the config (as a dict), ``seqlab.__version__``, a hash of 
 files, the torch version and the device. ``joblib.Memory`` alone would hash only the decorated
 function's own code; the source hash covers everything it calls. So a result is computed once
 per machine, code and config, and never served stale: change any of the five and it is
-computed again. ``cache=False`` computes without reading or writing the cache.
+computed again. ``cache=False`` computes without reading or writing the cache. Results of
+older code stay behind unread; beyond :data:`CACHE_LIMIT` the least recently used are deleted.
 
 The source hash covers every module an experiment can run: all of seqlab except the layers
 above ``experiments`` (``viz/``, ``figures.py``, ``notebook.py``), which the import-graph test
@@ -56,6 +57,7 @@ from seqlab.device import cache_dir, device_name, get_device, provenance, show_p
 from seqlab.experiments.profiles import config_for
 
 Compute = Callable[[Any, torch.device, bool], dict[str, Any]]
+CACHE_LIMIT = "2G"  # the least recently used results beyond this are deleted
 
 
 @dataclass
@@ -230,6 +232,8 @@ def experiment(default: str | None = None) -> Callable[[Compute], Callable[..., 
             hit = cached.check_call_in_cache(*args)
             result = cached(*args)
             result.cached = hit
+            if not hit:  # results of old code are never read again: keep the newest
+                memory.reduce_size(bytes_limit=CACHE_LIMIT)
             return result
 
         run.__module__, run.__name__, run.__qualname__ = compute.__module__, name, name
