@@ -117,6 +117,8 @@ class RecurrentLM(nn.Module):
 
     def __init__(self, config: RecurrentLMConfig) -> None:
         super().__init__()
+        if not isinstance(config, RecurrentLMConfig):
+            raise TypeError(f"expected a RecurrentLMConfig, got {type(config).__name__}")
         self.config = c = config
         self.embedding = nn.Embedding(c.vocab_size, c.n_embd)  # token -> vector, (V, E)
         self.drop = nn.Dropout(c.dropout)
