@@ -31,6 +31,7 @@ from torch import nn
 from seqlab.checks import (
     check_choice,
     check_dropout,
+    check_nonempty_time,
     check_positive_int,
     check_rank,
     check_targets,
@@ -219,6 +220,7 @@ def generate(
         check_token_ids(idx, vocab_size, "idx")
     else:
         check_rank(idx, 2, "idx", "(B, T)")
+        check_nonempty_time(idx, "idx")
     if (
         isinstance(max_new_tokens, bool)
         or not isinstance(max_new_tokens, numbers.Integral)
