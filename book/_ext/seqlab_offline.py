@@ -26,7 +26,9 @@ def _plotly_js_source() -> Path:
 
     path = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
     if not path.is_file():
-        raise FileNotFoundError(f"{PLOTLY_JS} not found in the plotly package at {path}")
+        raise FileNotFoundError(
+            f"{PLOTLY_JS} not found in the plotly package at {path}"
+        )
     return path
 
 
