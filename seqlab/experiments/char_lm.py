@@ -28,7 +28,12 @@ import torch
 from seqlab.checks import check_choice
 from seqlab.data.corpus import CharDataset, load_shakespeare
 from seqlab.device import cpu_threads
-from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
+from seqlab.experiments.param_budget import (
+    GATES,
+    equal_budget_sizes,
+    hidden_for_budget,
+    lm_param_count,
+)
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
 from seqlab.train import TrainConfig, estimate_loss, train
@@ -43,6 +48,8 @@ class CharLMConfig:
     ``eval_iters`` batches of ``batch_size`` x ``block_size`` characters per evaluation.
     ``cpu_threads``: torch threads while training on a CPU (one is faster for these small
     models, :func:`seqlab.device.cpu_threads_for`; None: keep torch's setting).
+    ``n_layer``: stacked recurrent layers of every model; the parameter budget is still that of
+    one ``reference`` layer at ``hidden_size``, so a deeper stack gets narrower layers.
     """
 
     cells: tuple[str, ...] = ("rnn",)
@@ -59,6 +66,7 @@ class CharLMConfig:
     eval_iters: int = 4
     seed: int = 0
     cpu_threads: int | None = 1
+    n_layer: int = 1
 
     def __post_init__(self) -> None:
         for cell in (*self.cells, self.reference):
@@ -91,9 +99,18 @@ def reference_losses(dataset: CharDataset, n_chars: int = 1_000_000) -> dict[str
 
 def hidden_sizes(config: CharLMConfig, vocab_size: int) -> dict[str, int]:
     """``{cell: H}``: ``hidden_size`` for the reference cell, an equal parameter budget for the
-    others."""
-    count = lambda cell, H: lm_param_count(cell, vocab_size, config.n_embd, H)  # noqa: E731
-    return equal_budget_sizes(count, config.reference, config.hidden_size, config.cells)
+    others (and for every cell when ``n_layer`` > 1: the budget of one reference layer)."""
+    if config.n_layer == 1:
+        count = lambda cell, H: lm_param_count(cell, vocab_size, config.n_embd, H)  # noqa: E731
+        return equal_budget_sizes(count, config.reference, config.hidden_size, config.cells)
+    budget = lm_param_count(config.reference, vocab_size, config.n_embd, config.hidden_size)
+    return {
+        cell: hidden_for_budget(
+            lambda H, c=cell: lm_param_count(c, vocab_size, config.n_embd, H, config.n_layer),
+            budget,
+        )
+        for cell in config.cells
+    }
 
 
 def train_char_lm(
@@ -117,6 +134,7 @@ def train_char_lm(
         cell=cell,
         n_embd=config.n_embd,
         hidden_size=hidden_size,
+        n_layer=config.n_layer,
     )
     model = RecurrentLM(model_config).to(device)
     g = torch.Generator().manual_seed(config.seed)

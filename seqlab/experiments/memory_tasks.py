@@ -222,13 +222,14 @@ def memory_run(config: MemoryTaskConfig, device: torch.device, progress: bool) -
 
 @dataclass
 class DelaySweepConfig:
-    """``task`` (the base run) for every cell at every delay; the cells other than
+    """``task`` (the base run) for every cell at every delay and seed; the cells other than
     ``reference`` get the hidden size of its parameter budget at ``task.hidden_size``."""
 
     task: MemoryTaskConfig = field(default_factory=MemoryTaskConfig)
     cells: tuple[str, ...] = ("rnn", "lstm")
     delays: tuple[int, ...] = (10, 20, 50)
     reference: str = "lstm"
+    seeds: tuple[int, ...] = (0,)
 
     def hidden_sizes(self) -> dict[str, int]:
         """``{cell: H}`` at equal parameter budgets (C inputs: one-hot symbols, or 2 for adding)."""
@@ -239,17 +240,18 @@ class DelaySweepConfig:
 
 @experiment("lstm.copy_sweep")
 def delay_sweep(config: DelaySweepConfig, device: torch.device, progress: bool) -> dict:
-    """Every cell at every delay, one :func:`memory_run` each (cached run by run).
+    """Every cell at every delay and seed, one :func:`memory_run` each (cached run by run).
 
-    Values: ``runs`` (one row per run, the columns of :func:`run_memory_task`) and
-    ``hidden_sizes`` ``{cell: H}``.
+    Values: ``runs`` (one row per run, the columns of :func:`run_memory_task`, ``seed`` among
+    them) and ``hidden_sizes`` ``{cell: H}``.
     """
     sizes = config.hidden_sizes()
     rows = []
     for T in config.delays:
         for cell, hidden_size in sizes.items():
-            run = replace(config.task, cell=cell, hidden_size=hidden_size, T=T)
-            rows.append(memory_run(run, device=device, progress=progress).values)
+            for seed in config.seeds:
+                run = replace(config.task, cell=cell, hidden_size=hidden_size, T=T, seed=seed)
+                rows.append(memory_run(run, device=device, progress=progress).values)
     return {"runs": pd.DataFrame(rows), "hidden_sizes": sizes}
 
 
@@ -299,3 +301,37 @@ def reversal(config: ReversalConfig, device: torch.device, progress: bool) -> di
         for name, options in variants.items()
     }
     return {"runs": runs, "chance": 1 / config.task.n_symbols}
+
+
+def delay_verdicts(runs: pd.DataFrame, lower_is_better: bool, word: str | None = None):
+    """The tie rule (:func:`seqlab.experiments.seeds.compare`) at every delay of a sweep.
+
+    Inputs: ``runs`` of :func:`delay_sweep` with >= 3 seeds per cell and delay; ``word`` the
+    comparative of a win (default "higher"/"lower").
+    Outputs: DataFrame indexed by T: one column per cell (``mean ± s.e.``), ``best`` (the
+    tied-best cells joined by " = ", e.g. "LSTM" or "RNN = LSTM"), and ``verdict`` (the
+    :meth:`~seqlab.experiments.seeds.Comparison.phrase` of that delay).
+    """
+    from seqlab.experiments.seeds import compare
+
+    rows = []
+    for T, g in runs.assign(cell=runs["cell"].str.upper()).groupby("T"):
+        c = compare(g, "cell", "score", lower_is_better=lower_is_better)
+        row = {"T": int(T)}
+        row.update(c.table["mean ± sem"].to_dict())
+        row["best"] = " = ".join(c.best)
+        row["verdict"] = c.phrase(word)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("T")
+
+
+def longest_passing(runs: pd.DataFrame, ok) -> dict[str, int | None]:
+    """``{cell: the largest T whose mean score over seeds passes ok(mean, baseline)}`` (None:
+    at no tested T). Feed the value to :func:`seqlab.experiments.seeds.phrase_up_to`."""
+    out = {}
+    for cell, g in runs.groupby("cell", sort=False):
+        means = g.groupby("T")["score"].mean()
+        base = float(g["baseline"].iloc[0])
+        passing = [int(T) for T, m in means.items() if ok(m, base)]
+        out[cell] = max(passing) if passing else None
+    return out

@@ -193,20 +193,31 @@ class UnitProbeConfig:
 def unit_probe(config: UnitProbeConfig, device: torch.device, progress: bool) -> dict:
     """Gate traces, feature correlations and the best unit per feature of a trained char-LSTM.
 
-    Values: ``correlations`` (:func:`unit_correlations`), ``best`` (:func:`best_units`),
-    ``text`` (the probed characters), ``passage`` (a passage of them that starts with a
-    speaker's name) and ``passage_trace`` (field -> (len(passage), H), from ``trace``).
+    Values: ``correlations`` (:func:`unit_correlations`), ``best`` (:func:`best_units`, with
+    ``r_untrained``: the best |r| for that feature in the same model before training, its
+    initial weights, and ``gain`` = |r| - r_untrained; sorted by gain, the features that rise
+    with training first), ``text`` (the probed characters), ``passage`` (a passage of them that
+    starts with a speaker's name) and ``passage_trace`` (field -> (len(passage), H)).
     """
-    model = char_lm(config.char_lm, device=device, progress=progress).model(config.cell, device)
+    lm = char_lm(config.char_lm, device=device, progress=progress)
+    model = lm.model(config.cell, device)
+    torch.manual_seed(config.char_lm.seed)  # the initial weights of the trained model
+    untrained = RecurrentLM(model.config).to(device).eval()
     data = shakespeare()
     text = data.tokenizer.decode(data.split("val")[: config.n_chars])
+    features = text_features(text)
     trace = lstm_trace(model, data.tokenizer, text)
-    correlations = unit_correlations(trace, text_features(text))
+    correlations = unit_correlations(trace, features)
+    before = best_units(unit_correlations(lstm_trace(untrained, data.tokenizer, text), features))
+    best = best_units(correlations)
+    best["r_untrained"] = best["feature"].map(before.set_index("feature")["r"].abs())
+    best["gain"] = best["r"].abs() - best["r_untrained"]
+    best = best.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
     start = text.index("\n\n", config.passage_after) + 2  # a speech begins with its speaker
     passage = text[start : start + config.passage_chars]
     return {
         "correlations": correlations,
-        "best": best_units(correlations),
+        "best": best,
         "text": text,
         "passage": passage,
         "passage_trace": {k: v[start : start + len(passage)] for k, v in trace.items()},

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from seqlab.experiments.char_lm import char_lm, reference_losses, shakespeare
 from seqlab.experiments.context_window import context_window
+from seqlab.experiments.lm_compare import lm_compare
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.style import PALETTE, cell_color, cell_name
 
@@ -63,17 +64,45 @@ def loss_curve_figure(
 
 
 def loss_curves_figure(
-    history: pd.DataFrame, x: str = "time_s", title: str | None = None
+    history: pd.DataFrame,
+    x: str = "time_s",
+    title: str | None = None,
+    baselines: Mapping[str, float] | None = None,
 ) -> go.Figure:
-    """Validation loss against ``x`` ("time_s" or "iter"), one line per cell."""
+    """Validation loss against ``x`` ("time_s" or "iter"), one line per cell.
+
+    With a ``seed`` column (several runs per cell) the line is the mean over seeds at each
+    step and a band spans the seeds' minimum to maximum. ``baselines`` ``{label: loss}`` are
+    drawn as dotted horizontal lines (e.g. n-gram models).
+    """
     fig = go.Figure()
     evaluated = history.dropna(subset=["val_loss"])
     for cell in dict.fromkeys(evaluated["cell"]):
-        sub = evaluated[evaluated["cell"] == cell]
+        sub = evaluated[evaluated["cell"] == cell].assign(**{x: lambda d: d[x].clip(lower=0)})
         n_params = f" ({int(sub['n_params'].iloc[0]):,} params)" if "n_params" in sub else ""
-        fig.add_scatter(
-            x=sub[x].clip(lower=0), y=sub["val_loss"], name=cell_name(cell) + n_params,
-            mode="lines+markers", line={"color": cell_color(cell)}, marker={"size": 4},
+        color = cell_color(cell)
+        if "seed" in sub and sub["seed"].nunique() > 1:
+            g = sub.groupby("iter").agg(x=(x, "mean"), mean=("val_loss", "mean"),
+                                        lo=("val_loss", "min"), hi=("val_loss", "max"))  # fmt: skip
+            fig.add_scatter(
+                x=list(g["x"]) + list(g["x"][::-1]), y=list(g["hi"]) + list(g["lo"][::-1]),
+                fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},
+                hoverinfo="skip", showlegend=False, legendgroup=cell,
+            )  # fmt: skip
+            name = f"{cell_name(cell)}{n_params}, mean of {sub['seed'].nunique()} seeds"
+            fig.add_scatter(
+                x=g["x"], y=g["mean"], name=name, mode="lines+markers", legendgroup=cell,
+                line={"color": color}, marker={"size": 4},
+            )  # fmt: skip
+        else:
+            fig.add_scatter(
+                x=sub[x], y=sub["val_loss"], name=cell_name(cell) + n_params,
+                mode="lines+markers", line={"color": color}, marker={"size": 4},
+            )  # fmt: skip
+    for i, (label, level) in enumerate((baselines or {}).items()):
+        fig.add_hline(
+            y=level, line={"dash": "dot", "color": "gray" if i % 2 else "black", "width": 1},
+            annotation_text=f"{label}: {level:.3f}", annotation_position="top right",
         )  # fmt: skip
     fig.update_xaxes(title="training time (s)" if x == "time_s" else "step")
     fig.update_yaxes(title="validation loss (nats/char)")
@@ -155,11 +184,13 @@ def char_rnn_context(profile: str) -> Figure:
     "lstm_vs_rnn_lm",
     chapter="lstm",
     caption="Validation loss of char-level LSTM and RNN language models on Shakespeare at equal "
-    "parameter counts, against training time on the same machine.",
+    "parameter counts and equal steps: mean over 3 seeds, band from the lowest to the highest.",
 )
 def lstm_vs_rnn_lm(profile: str) -> Figure:
     """Validation loss vs wall-clock time, LSTM and RNN at equal parameters."""
-    return plotly_to_matplotlib(loss_curves_figure(char_lm("lstm.char_lm")["history"]))
+    return plotly_to_matplotlib(
+        loss_curves_figure(lm_compare("lstm.lm_compare")["history"], x="iter")
+    )
 
 
 @register_figure(
@@ -170,4 +201,6 @@ def lstm_vs_rnn_lm(profile: str) -> Figure:
 )
 def gru_lstm_rnn_lm(profile: str) -> Figure:
     """Validation loss vs step, three cells at equal parameters."""
-    return plotly_to_matplotlib(loss_curves_figure(char_lm("gru.char_lm")["history"], x="iter"))
+    return plotly_to_matplotlib(
+        loss_curves_figure(lm_compare("gru.lm_compare")["history"], x="iter")
+    )

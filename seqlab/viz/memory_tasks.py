@@ -47,15 +47,32 @@ def delay_figure(
     fig = go.Figure()
     for cell in dict.fromkeys(df["cell"]):
         sub = df[df["cell"] == cell].sort_values("T")
+        stats = sub.groupby("T")["score"].agg(["mean", "sem", "count"]).reset_index()
+        many = bool((stats["count"] > 1).any())
         fig.add_scatter(
-            x=sub["T"], y=sub["score"], name=cell_name(cell), mode="lines+markers",
-            line={"color": cell_color(cell)},
+            x=stats["T"], y=stats["mean"],
+            name=cell_name(cell) + (" (mean ± s.e.)" if many else ""), mode="lines+markers",
+            line={"color": cell_color(cell)}, legendgroup=cell,
+            error_y={"type": "data", "array": stats["sem"].fillna(0)} if many else None,
         )  # fmt: skip
+        if many:  # every seed, faint
+            fig.add_scatter(
+                x=sub["T"], y=sub["score"], mode="markers", showlegend=False, legendgroup=cell,
+                marker={"color": cell_color(cell), "size": 5, "opacity": 0.35},
+                hovertemplate="T = %{x}: %{y:.3f}<extra>one seed</extra>",
+            )  # fmt: skip
     if baseline is None and "baseline" in df:
         baseline = float(df["baseline"].iloc[0])
     if baseline is not None:
         fig.add_trace(_baseline_trace(sorted(set(df["T"])), baseline, baseline_name))
-    fig.update_xaxes(type="log", title="delay T (steps)")
+    delays = sorted(set(df["T"]))
+    fig.update_xaxes(
+        type="log",
+        title="delay T (steps)",
+        tickvals=delays,
+        ticktext=[f"{t:g}" for t in delays],
+        minor={"showgrid": False},
+    )
     if metric == "MSE":
         fig.update_yaxes(type="log", title="test MSE (lower is better)")
     else:

@@ -1,0 +1,202 @@
+"""Char-level language models compared over seeds, beside a count-based n-gram baseline.
+
+:func:`lm_compare` trains every cell of a :class:`~seqlab.experiments.char_lm.CharLMConfig` once
+per seed, one cached :func:`~seqlab.experiments.char_lm.char_lm` run per (cell, seed), so a
+chapter that compares more cells with the same config (chapter 3 adds the GRU to chapter 2's RNN
+and LSTM) trains only the new ones. Its ``runs`` table (one row per cell and seed) is what the
+tie rule (:func:`seqlab.experiments.seeds.compare`) reads.
+
+:func:`ngram_baseline` is the bar a recurrent LM has to clear to show that its state carries more
+than the last few characters: an interpolated Kneser-Ney n-gram (:mod:`seqlab.models.ngram`)
+whose order and discount are chosen on the same validation split.
+
+Every loss is in nats per character, with ``bpc`` and ``ppl`` beside it (:mod:`seqlab.metrics`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
+from seqlab.experiments.context_window import context_saliency, fit_context
+from seqlab.experiments.results import experiment
+from seqlab.experiments.seeds import format_mean_sem
+from seqlab.metrics import bpc, ppl
+from seqlab.models.ngram import DISCOUNTS, select_ngram
+
+
+@dataclass
+class LMCompareConfig:
+    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed."""
+
+    char_lm: CharLMConfig = field(default_factory=CharLMConfig)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+def eval_chars(config: CharLMConfig) -> int:
+    """Characters in one evaluation: ``eval_iters`` batches of ``batch_size`` x ``block_size``
+    (the same held-out batches for every model and seed)."""
+    return config.eval_iters * config.batch_size * config.block_size
+
+
+@experiment("lstm.lm_compare")
+def lm_compare(config: LMCompareConfig, device: torch.device, progress: bool) -> dict:
+    """One char-LM per cell and seed, at an equal parameter budget and an equal number of steps.
+
+    Values: ``runs`` (one row per cell and seed: cell, seed, hidden_size, n_params, steps,
+    train_s, tokens_per_s, val_loss, train_loss, bpc, ppl), ``history`` (every run's history,
+    columns ``cell`` and ``seed``), ``hidden_sizes`` ``{cell: H}``, ``eval_chars`` (characters
+    per evaluation) and ``models`` ``{cell: SavedModel}`` of the first seed.
+    """
+    rows, histories, models, sizes = [], [], {}, {}
+    for cell in config.char_lm.cells:
+        for seed in config.seeds:
+            run = replace(config.char_lm, cells=(cell,), seed=seed)
+            result = char_lm(run, device=device, progress=progress)
+            summary = result.summary.reset_index().assign(seed=seed)
+            rows.append(summary)
+            histories.append(result.history.assign(seed=seed))
+            sizes[cell] = result.hidden_sizes[cell]
+            if seed == config.seeds[0]:
+                models[cell] = result["models"][cell]
+    runs = pd.concat(rows, ignore_index=True)
+    runs["bpc"], runs["ppl"] = bpc(runs["val_loss"]), ppl(runs["val_loss"])
+    return {
+        "runs": runs,
+        "history": pd.concat(histories, ignore_index=True),
+        "hidden_sizes": sizes,
+        "eval_chars": eval_chars(config.char_lm),
+        "models": models,
+    }
+
+
+@dataclass
+class NGramBaselineConfig:
+    """Kneser-Ney n-grams of each of ``orders`` on the whole training split, the discount chosen
+    on the validation split (:func:`seqlab.models.ngram.select_ngram`)."""
+
+    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    discounts: tuple[float, ...] = DISCOUNTS
+
+
+@experiment("lstm.ngram")
+def ngram_baseline(config: NGramBaselineConfig, device: torch.device, progress: bool) -> dict:
+    """The count-based baseline of the char LMs, on the whole validation split.
+
+    Values: ``by_order`` (one row per order, its best discount: order, discount, val_loss, bpc,
+    ppl), ``best`` (the selected row as a dict), ``at_edge`` (True when the best order is the
+    largest tried: a larger one might do better), ``n_train`` and ``n_val`` (characters).
+    """
+    data = shakespeare()
+    with warnings.catch_warnings():  # an optimum at the grid's edge is reported, not warned
+        warnings.simplefilter("ignore", UserWarning)
+        sel = select_ngram(
+            data.split("train").cpu().numpy(),
+            data.split("val").cpu().numpy(),
+            data.tokenizer.vocab_size,
+            orders=config.orders,
+            discounts=config.discounts,
+        )
+    table = sel.table
+    by_order = table.loc[table.groupby("order")["val_loss"].idxmin()].reset_index(drop=True)
+    by_order = by_order[["order", "discount", "val_loss", "bpc", "ppl"]]
+    return {
+        "by_order": by_order,
+        "best": {k: float(v) for k, v in sel.best[["order", "discount", "val_loss"]].items()},
+        "at_edge": len(config.orders) > 1 and sel.best["order"] == max(config.orders),
+        "n_train": sel.n_train,
+        "n_val": sel.n_val,
+    }
+
+
+@dataclass
+class LMContextConfig:
+    """The effective context (gradient saliency, :mod:`seqlab.experiments.context_window`) of
+    every model of the :func:`lm_compare` run ``compare``: ``n_windows`` validation windows of
+    ``length`` characters, the same windows for every model."""
+
+    compare: LMCompareConfig = field(default_factory=LMCompareConfig)
+    length: int = 100
+    n_windows: int = 128
+    seed: int = 0
+
+
+def context_tail(saliency: pd.DataFrame, ks=(1, 5, 10, 20, 50)) -> pd.DataFrame:
+    """The whole saliency curve in a few numbers, per (cell, seed).
+
+    Inputs: ``saliency`` with columns cell, seed, k, saliency, relative (= s(k) / s(0)).
+    Outputs: one row per (cell, seed): ``s(k)/s(0)`` at each k of ``ks`` below the window length
+    and at the last k (the tail), and ``mass beyond 10`` (share of sum_k s(k), k >= 1, at k >= 10).
+    """
+    rows = []
+    for (cell, seed), g in saliency.groupby(["cell", "seed"], sort=False):
+        g = g.set_index("k")
+        last = int(g.index.max())
+        row = {"cell": cell, "seed": seed}
+        for k in [k for k in ks if k < last] + [last]:
+            row[f"k = {k}"] = float(g.at[k, "relative"])
+        memory = g.loc[g.index >= 1, "saliency"]
+        row["mass beyond 10"] = float(memory[memory.index >= 10].sum() / memory.sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@experiment("lstm.lm_context")
+def lm_context(config: LMContextConfig, device: torch.device, progress: bool) -> dict:
+    """Gradient saliency s(k) of every cell and seed of ``config.compare``.
+
+    Values: ``saliency`` (columns cell, seed, k, saliency, relative), ``tail``
+    (:func:`context_tail`) and ``fits`` (one row per cell and seed: the exponential fit of
+    :func:`~seqlab.experiments.context_window.fit_context` over the first 20 steps back).
+    """
+    curves, fits = [], []
+    for cell in config.compare.char_lm.cells:
+        for seed in config.compare.seeds:
+            run = replace(config.compare.char_lm, cells=(cell,), seed=seed)
+            model = char_lm(run, device=device, progress=progress).model(cell, device)
+            s = context_saliency(
+                model, shakespeare(), config.length, config.n_windows, seed=config.seed
+            )
+            curves.append(s.assign(cell=cell, seed=seed))
+            fit = fit_context(s[s["k"] <= 20])
+            fits.append({"cell": cell, "seed": seed, **fit})
+    saliency = pd.concat(curves, ignore_index=True)
+    return {"saliency": saliency, "tail": context_tail(saliency), "fits": pd.DataFrame(fits)}
+
+
+def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5, 7)):
+    """The comparison as a reader's table: one row per model, best first.
+
+    Inputs: ``runs`` (:func:`lm_compare`'s), ``ngram`` (:func:`ngram_baseline`'s ``by_order``)
+    and the n-gram ``orders`` to list below the recurrent models.
+    Outputs: DataFrame indexed by model with columns parameters, steps, seeds, "val loss
+    (nats/char)" (mean ± s.e. over seeds), bpc, perplexity (of the mean loss) and "± seeds"
+    (the range of the seeds' losses, min to max); n-gram rows have one fit and no spread.
+    """
+    rows = []
+    for cell, g in runs.groupby("cell", sort=False):
+        loss = g["val_loss"]
+        sem = loss.std(ddof=1) / np.sqrt(len(loss)) if len(loss) > 1 else float("nan")
+        rows.append({
+            "model": cell.upper(), "parameters": f"{int(g['n_params'].iloc[0]):,}",
+            "steps": f"{int(g['steps'].iloc[0]):,}", "seeds": len(g),
+            "val loss (nats/char)": format_mean_sem(loss.mean(), sem) if len(g) > 1
+            else f"{loss.mean():.3f}",
+            "bpc": f"{float(bpc(loss.mean())):.3f}", "perplexity": f"{float(ppl(loss.mean())):.2f}",
+            "seed range": f"{loss.min():.3f} to {loss.max():.3f}", "_mean": loss.mean(),
+        })  # fmt: skip
+    table = pd.DataFrame(rows).sort_values("_mean", kind="stable")
+    if ngram is not None:
+        for r in ngram[ngram["order"].isin(orders)].itertuples():
+            table.loc[len(table)] = {
+                "model": f"{r.order}-gram (Kneser-Ney)", "parameters": "counts", "steps": "-",
+                "seeds": "-", "val loss (nats/char)": f"{r.val_loss:.3f}",
+                "bpc": f"{r.bpc:.3f}", "perplexity": f"{r.ppl:.2f}", "seed range": "-",
+                "_mean": r.val_loss,
+            }  # fmt: skip
+    return table.drop(columns="_mean").set_index("model")
