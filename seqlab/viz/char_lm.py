@@ -204,3 +204,36 @@ def gru_lstm_rnn_lm(profile: str) -> Figure:
     return plotly_to_matplotlib(
         loss_curves_figure(lm_compare("gru.lm_compare")["history"], x="iter")
     )
+
+
+def context_compare_figure(saliency: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Relative saliency s(k) / s(0) (log scale) against k, one line per cell: the median over
+    seeds, a band from the lowest to the highest seed.
+
+    Inputs: ``saliency`` with columns cell, seed, k, relative (as in
+    :func:`seqlab.experiments.lm_compare.lm_context`).
+    """
+    fig = go.Figure()
+    for cell in dict.fromkeys(saliency["cell"]):
+        g = saliency[saliency["cell"] == cell].groupby("k")["relative"]
+        stats = g.agg(["median", "min", "max"]).reset_index()
+        color = cell_color(cell)
+        k = stats["k"].tolist()
+        fig.add_scatter(
+            x=k + k[::-1], y=stats["max"].tolist() + stats["min"].tolist()[::-1],
+            fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},
+            hoverinfo="skip", showlegend=False, legendgroup=cell,
+        )  # fmt: skip
+        n = saliency.loc[saliency["cell"] == cell, "seed"].nunique()
+        fig.add_scatter(
+            x=k, y=stats["median"], name=f"{cell_name(cell)} (median of {n} seeds)",
+            mode="lines", line={"color": color, "width": 2.5}, legendgroup=cell,
+        )  # fmt: skip
+    fig.update_xaxes(title="k, characters back")
+    fig.update_yaxes(
+        type="log", title="saliency relative to k = 0", exponentformat="power", dtick=2
+    )
+    fig.update_layout(
+        title=title, height=420, legend={"x": 1, "xanchor": "right", "y": 1, "yanchor": "top"}
+    )
+    return fig
