@@ -200,3 +200,19 @@ def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5
                 "_mean": r.val_loss,
             }  # fmt: skip
     return table.drop(columns="_mean").set_index("model")
+
+
+def ngram_position(loss: float, by_order: pd.DataFrame) -> str:
+    """Where ``loss`` lies among the n-gram orders of :func:`ngram_baseline`, in words:
+    ``"between the 2-gram's 2.493 and the 3-gram's 2.049"``, ``"below every n-gram tried
+    (best 1.487)"`` or ``"above even the 1-gram's 3.302"``."""
+    orders = by_order.set_index("order")["val_loss"]
+    beaten = orders[orders > loss]  # n-grams with a higher loss
+    better = orders[orders <= loss]
+    if better.empty:
+        return f"below every n-gram tried (best {orders.min():.3f})"
+    if beaten.empty:
+        lo = int(orders.index.min())
+        return f"above even the {lo}-gram's {orders[lo]:.3f}"
+    lo, hi = int(beaten.index.max()), int(better.index.min())
+    return f"between the {lo}-gram's {orders[lo]:.3f} and the {hi}-gram's {orders[hi]:.3f}"

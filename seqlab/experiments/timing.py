@@ -105,3 +105,15 @@ def gru_reset_timing(config: ResetTimingConfig, device: torch.device, progress: 
         with cpu_threads(config.cpu_threads, device):
             ms[reset] = time_fn(step, warmup=1, repeats=config.repeats).median_s * 1e3
     return {"ms": ms}
+
+
+def length_exponents(timings: pd.DataFrame) -> pd.Series:
+    """The exponent a of ``time ~ T^a`` fitted on log-log points, per (model, impl,
+    batch_size) of a timing table (columns seq_len, median_ms; rows with status "ok")."""
+    import numpy as np
+
+    ok = timings[timings["status"] == "ok"] if "status" in timings else timings
+    return ok.groupby(["model", "impl", "batch_size"]).apply(
+        lambda g: float(np.polyfit(np.log(g["seq_len"]), np.log(g["median_ms"]), 1)[0]),
+        include_groups=False,
+    )
