@@ -197,3 +197,42 @@ def char_lm(config: CharLMConfig, device: torch.device, progress: bool) -> dict:
         "hidden_sizes": sizes,
         "models": models,
     }
+
+
+@dataclass
+class NGramBaselineConfig:
+    """The count-based baseline: Kneser-Ney n-grams of ``orders``, discount from ``discounts``,
+    both chosen on the validation split (:func:`seqlab.models.ngram.select_ngram`), counted on
+    the first ``train_chars`` training characters (None: all of them)."""
+
+    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    discounts: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0)
+    train_chars: int | None = None
+
+
+@experiment("rnn.ngram")
+def ngram_baseline(config: NGramBaselineConfig, device: torch.device, progress: bool) -> dict:
+    """The best n-gram on the same split as the char-LMs (counting is CPU work: ``device`` is
+    recorded only).
+
+    Values: ``table`` (one row per order and discount: val_loss, bpc, ppl, selected),
+    ``best`` (the selected row as a dict), ``n_train`` and ``n_val`` (characters).
+    """
+    import warnings
+
+    from seqlab.models.ngram import select_ngram
+
+    dataset = shakespeare()
+    train_ids = dataset.split("train")[: config.train_chars].numpy()
+    val_ids = dataset.split("val").numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the page shows the whole table
+        sel = select_ngram(
+            train_ids, val_ids, dataset.tokenizer.vocab_size, config.orders, config.discounts
+        )
+    return {
+        "table": sel.table,
+        "best": sel.best.to_dict(),
+        "n_train": sel.n_train,
+        "n_val": sel.n_val,
+    }
