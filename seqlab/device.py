@@ -20,7 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,8 +31,6 @@ CACHE_ENV = "SEQLAB_CACHE_DIR"
 BOOK_ENV = "SEQLAB_BOOK_BUILD"
 THREADS_ENV = "SEQLAB_CPU_THREADS"
 WORK_KINDS: tuple[str, ...] = ("recurrent", "parallel")
-
-T = TypeVar("T")
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -72,19 +70,6 @@ def get_profile() -> str:
             f"unknown {PROFILE_ENV}={os.environ[PROFILE_ENV]!r}; valid profiles: {', '.join(PROFILES)}"
         )
     return name
-
-
-def by_profile(*, smoke: T, standard: T, full: T | None = None) -> T:
-    """Pick a size for the current profile: ``steps = by_profile(smoke=20, standard=2000)``.
-
-    ``full`` falls back to ``standard`` when not given.
-    """
-    profile = get_profile()
-    if profile == "smoke":
-        return smoke
-    if profile == "full" and full is not None:
-        return full
-    return standard
 
 
 def in_book_build() -> bool:
