@@ -143,9 +143,12 @@ def cpu_threads_for(kind: str) -> int:
 
 
 @contextmanager
-def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> Iterator[None]:
-    """Use ``n`` intra-op CPU threads inside the block (``None``: leave torch's setting), e.g.
-    ``with cpu_threads(cpu_threads_for("recurrent"), device): ...``.
+def cpu_threads(
+    n: int | str | None = "recurrent", device: torch.device | str | None = None
+) -> Iterator[None]:
+    """Use ``n`` intra-op CPU threads inside the block: an int, a kind of work ("recurrent",
+    "parallel": :func:`cpu_threads_for` decides), or ``None`` (leave torch's setting), e.g.
+    ``with cpu_threads("recurrent", device): ...``.
 
     Does nothing when ``device`` is not a CPU. Restores the previous number on exit, so nothing
     outside the block changes. Raises ``ValueError`` for ``n`` < 1.
@@ -154,6 +157,8 @@ def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> 
     if n is None or not on_cpu:
         yield
         return
+    if isinstance(n, str):
+        n = cpu_threads_for(n)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int or None, got {n!r}")
     before = torch.get_num_threads()

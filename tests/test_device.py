@@ -85,3 +85,5 @@ def test_cpu_threads_block_sets_and_restores():
         assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="positive int"), cpu_threads(0):
         pass
+    with cpu_threads("recurrent"):  # a kind of work: the rule decides (one thread)
+        assert torch.get_num_threads() == 1
