@@ -59,7 +59,7 @@ class TrainingSchemeConfig:
     grad_clip: float = 1.0
     eval_iters: int = 8
     eval_chars: int = 2000
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.schemes if s not in SCHEMES]
