@@ -65,11 +65,10 @@ name                      quantity
 ========================  ======================================================================
 """
 
-from seqlab.device import by_profile, get_device, get_profile, provenance, seed_everything
+from seqlab.device import get_device, get_profile, provenance, seed_everything
 
 __version__ = "0.2.0"
 __all__ = [
-    "by_profile",
     "get_device",
     "get_profile",
     "provenance",

@@ -20,7 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,8 +31,6 @@ CACHE_ENV = "SEQLAB_CACHE_DIR"
 BOOK_ENV = "SEQLAB_BOOK_BUILD"
 THREADS_ENV = "SEQLAB_CPU_THREADS"
 WORK_KINDS: tuple[str, ...] = ("recurrent", "parallel")
-
-T = TypeVar("T")
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -72,19 +70,6 @@ def get_profile() -> str:
             f"unknown {PROFILE_ENV}={os.environ[PROFILE_ENV]!r}; valid profiles: {', '.join(PROFILES)}"
         )
     return name
-
-
-def by_profile(*, smoke: T, standard: T, full: T | None = None) -> T:
-    """Pick a size for the current profile: ``steps = by_profile(smoke=20, standard=2000)``.
-
-    ``full`` falls back to ``standard`` when not given.
-    """
-    profile = get_profile()
-    if profile == "smoke":
-        return smoke
-    if profile == "full" and full is not None:
-        return full
-    return standard
 
 
 def in_book_build() -> bool:
@@ -158,9 +143,12 @@ def cpu_threads_for(kind: str) -> int:
 
 
 @contextmanager
-def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> Iterator[None]:
-    """Use ``n`` intra-op CPU threads inside the block (``None``: leave torch's setting), e.g.
-    ``with cpu_threads(cpu_threads_for("recurrent"), device): ...``.
+def cpu_threads(
+    n: int | str | None = "recurrent", device: torch.device | str | None = None
+) -> Iterator[None]:
+    """Use ``n`` intra-op CPU threads inside the block: an int, a kind of work ("recurrent",
+    "parallel": :func:`cpu_threads_for` decides), or ``None`` (leave torch's setting), e.g.
+    ``with cpu_threads("recurrent", device): ...``.
 
     Does nothing when ``device`` is not a CPU. Restores the previous number on exit, so nothing
     outside the block changes. Raises ``ValueError`` for ``n`` < 1.
@@ -169,6 +157,8 @@ def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> 
     if n is None or not on_cpu:
         yield
         return
+    if isinstance(n, str):
+        n = cpu_threads_for(n)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int or None, got {n!r}")
     before = torch.get_num_threads()

@@ -46,8 +46,8 @@ class CharLMConfig:
 
     ``max_iters`` caps a run; ``time_budget_s`` (if set) stops it on wall-clock time first.
     ``eval_iters`` batches of ``batch_size`` x ``block_size`` characters per evaluation.
-    ``cpu_threads``: torch threads while training on a CPU (one is faster for these small
-    models, :func:`seqlab.device.cpu_threads_for`; None: keep torch's setting).
+    ``cpu_threads``: torch threads while training on a CPU: a count, or a kind of work for
+    :func:`seqlab.device.cpu_threads_for` ("recurrent": one thread); None: keep torch's setting.
     ``n_layer``: stacked recurrent layers of every model; the parameter budget is still that of
     one ``reference`` layer at ``hidden_size``, so a deeper stack gets narrower layers.
     """
@@ -65,7 +65,7 @@ class CharLMConfig:
     eval_interval: int = 50
     eval_iters: int = 4
     seed: int = 0
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
     n_layer: int = 1
 
     def __post_init__(self) -> None:
@@ -214,4 +214,43 @@ def char_lm(config: CharLMConfig, device: torch.device, progress: bool) -> dict:
         "summary": summarize(history),
         "hidden_sizes": sizes,
         "models": models,
+    }
+
+
+@dataclass
+class NGramBaselineConfig:
+    """The count-based baseline: Kneser-Ney n-grams of ``orders``, discount from ``discounts``,
+    both chosen on the validation split (:func:`seqlab.models.ngram.select_ngram`), counted on
+    the first ``train_chars`` training characters (None: all of them)."""
+
+    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    discounts: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0)
+    train_chars: int | None = None
+
+
+@experiment("rnn.ngram")
+def ngram_baseline(config: NGramBaselineConfig, device: torch.device, progress: bool) -> dict:
+    """The best n-gram on the same split as the char-LMs (counting is CPU work: ``device`` is
+    recorded only).
+
+    Values: ``table`` (one row per order and discount: val_loss, bpc, ppl, selected),
+    ``best`` (the selected row as a dict), ``n_train`` and ``n_val`` (characters).
+    """
+    import warnings
+
+    from seqlab.models.ngram import select_ngram
+
+    dataset = shakespeare()
+    train_ids = dataset.split("train")[: config.train_chars].numpy()
+    val_ids = dataset.split("val").numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the page shows the whole table
+        sel = select_ngram(
+            train_ids, val_ids, dataset.tokenizer.vocab_size, config.orders, config.discounts
+        )
+    return {
+        "table": sel.table,
+        "best": sel.best.to_dict(),
+        "n_train": sel.n_train,
+        "n_val": sel.n_val,
     }

@@ -134,7 +134,7 @@ def clipping_run(
         return dataset.batch("train", config.batch_size, config.block_size, g, device)  # (B, T)
 
     progress = show_progress() if progress is None else progress
-    with cpu_threads(1, device):
+    with cpu_threads("recurrent", device):
         history = train(model, get_batch, train_config(config, progress), device)
     for key, value in asdict(config).items():
         history[key] = value

@@ -6,16 +6,16 @@ chapter that compares more cells with the same config (chapter 3 adds the GRU to
 and LSTM) trains only the new ones. Its ``runs`` table (one row per cell and seed) is what the
 tie rule (:func:`seqlab.experiments.seeds.compare`) reads.
 
-:func:`ngram_baseline` is the bar a recurrent LM has to clear to show that its state carries more
-than the last few characters: an interpolated Kneser-Ney n-gram (:mod:`seqlab.models.ngram`)
-whose order and discount are chosen on the same validation split.
+The bar a recurrent LM has to clear to show that its state carries more than the last few
+characters is :func:`~seqlab.experiments.char_lm.ngram_baseline`: an interpolated Kneser-Ney
+n-gram whose order and discount are chosen on the same validation split; :func:`lm_table` and
+:func:`ngram_position` put the two side by side.
 
 Every loss is in nats per character, with ``bpc`` and ``ppl`` beside it (:mod:`seqlab.metrics`).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,7 +27,6 @@ from seqlab.experiments.context_window import context_saliency, fit_context
 from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import format_mean_sem
 from seqlab.metrics import bpc, ppl
-from seqlab.models.ngram import DISCOUNTS, select_ngram
 
 
 @dataclass
@@ -75,43 +74,12 @@ def lm_compare(config: LMCompareConfig, device: torch.device, progress: bool) ->
     }
 
 
-@dataclass
-class NGramBaselineConfig:
-    """Kneser-Ney n-grams of each of ``orders`` on the whole training split, the discount chosen
-    on the validation split (:func:`seqlab.models.ngram.select_ngram`)."""
-
-    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    discounts: tuple[float, ...] = DISCOUNTS
-
-
-@experiment("lstm.ngram")
-def ngram_baseline(config: NGramBaselineConfig, device: torch.device, progress: bool) -> dict:
-    """The count-based baseline of the char LMs, on the whole validation split.
-
-    Values: ``by_order`` (one row per order, its best discount: order, discount, val_loss, bpc,
-    ppl), ``best`` (the selected row as a dict), ``at_edge`` (True when the best order is the
-    largest tried: a larger one might do better), ``n_train`` and ``n_val`` (characters).
-    """
-    data = shakespeare()
-    with warnings.catch_warnings():  # an optimum at the grid's edge is reported, not warned
-        warnings.simplefilter("ignore", UserWarning)
-        sel = select_ngram(
-            data.split("train").cpu().numpy(),
-            data.split("val").cpu().numpy(),
-            data.tokenizer.vocab_size,
-            orders=config.orders,
-            discounts=config.discounts,
-        )
-    table = sel.table
-    by_order = table.loc[table.groupby("order")["val_loss"].idxmin()].reset_index(drop=True)
-    by_order = by_order[["order", "discount", "val_loss", "bpc", "ppl"]]
-    return {
-        "by_order": by_order,
-        "best": {k: float(v) for k, v in sel.best[["order", "discount", "val_loss"]].items()},
-        "at_edge": len(config.orders) > 1 and sel.best["order"] == max(config.orders),
-        "n_train": sel.n_train,
-        "n_val": sel.n_val,
-    }
+def ngram_orders(table: pd.DataFrame) -> pd.DataFrame:
+    """The best discount of each order of an n-gram search table (:func:`~seqlab.experiments.
+    char_lm.ngram_baseline`'s ``table``): one row per order with order, discount, val_loss,
+    bpc, ppl."""
+    best = table.loc[table.groupby("order")["val_loss"].idxmin()].reset_index(drop=True)
+    return best[["order", "discount", "val_loss", "bpc", "ppl"]]
 
 
 @dataclass
@@ -172,8 +140,9 @@ def lm_context(config: LMContextConfig, device: torch.device, progress: bool) ->
 def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5, 7)):
     """The comparison as a reader's table: one row per model, best first.
 
-    Inputs: ``runs`` (:func:`lm_compare`'s), ``ngram`` (:func:`ngram_baseline`'s ``by_order``)
-    and the n-gram ``orders`` to list below the recurrent models.
+    Inputs: ``runs`` (:func:`lm_compare`'s), ``ngram`` (the search table of
+    :func:`~seqlab.experiments.char_lm.ngram_baseline`) and the n-gram ``orders`` to list below
+    the recurrent models.
     Outputs: DataFrame indexed by model with columns parameters, steps, seeds, "val loss
     (nats/char)" (mean ± s.e. over seeds), bpc, perplexity (of the mean loss) and "± seeds"
     (the range of the seeds' losses, min to max); n-gram rows have one fit and no spread.
@@ -192,7 +161,8 @@ def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5
         })  # fmt: skip
     table = pd.DataFrame(rows).sort_values("_mean", kind="stable")
     if ngram is not None:
-        for r in ngram[ngram["order"].isin(orders)].itertuples():
+        by_order = ngram_orders(ngram)
+        for r in by_order[by_order["order"].isin(orders)].itertuples():
             table.loc[len(table)] = {
                 "model": f"{r.order}-gram (Kneser-Ney)", "parameters": "counts", "steps": "-",
                 "seeds": "-", "val loss (nats/char)": f"{r.val_loss:.3f}",
@@ -202,11 +172,11 @@ def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5
     return table.drop(columns="_mean").set_index("model")
 
 
-def ngram_position(loss: float, by_order: pd.DataFrame) -> str:
-    """Where ``loss`` lies among the n-gram orders of :func:`ngram_baseline`, in words:
+def ngram_position(loss: float, ngram: pd.DataFrame) -> str:
+    """Where ``loss`` lies among the orders of an n-gram search table, in words:
     ``"between the 2-gram's 2.493 and the 3-gram's 2.049"``, ``"below every n-gram tried
     (best 1.487)"`` or ``"above even the 1-gram's 3.302"``."""
-    orders = by_order.set_index("order")["val_loss"]
+    orders = ngram_orders(ngram).set_index("order")["val_loss"]
     beaten = orders[orders > loss]  # n-grams with a higher loss
     better = orders[orders <= loss]
     if better.empty:

@@ -73,7 +73,7 @@ class MemoryTaskConfig:
     cell_options: dict[str, Any] = field(default_factory=dict)
     eval_size: int = 1000
     seed: int = 0
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
 
     def __post_init__(self) -> None:
         check_choice(self.task, TASKS, "task")

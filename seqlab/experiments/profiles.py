@@ -51,10 +51,16 @@ RNN = {
     "char_lm": _RNN_CHAR_LM,
     "gradient_flow": dict(
         cells=("RNN",), nonlinearities=("linear", "tanh", "relu"), rhos=(0.8, 1.0, 1.2, 1.5),
-        T=100,
+        T=100, seeds=(0, 1, 2), input_scales=(0.1, 1.0, 3.0),
     ),
     "clipping": dict(base=dict(max_iters=P(25, 150, 400))),
     "context_window": dict(char_lm=_RNN_CHAR_LM, length=P(32, 100), n_windows=P(16, 128)),
+    "ngram": dict(orders=P((1, 2, 3, 4), (1, 2, 3, 4, 5, 6, 7, 8)),
+                  train_chars=P(200_000, None)),
+    "training_scheme": dict(
+        seeds=(0, 1, 2), hidden_size=P(32, 128), block_size=P(25, 50),
+        max_iters=P(15, 300), eval_iters=P(2, 8), eval_chars=P(100, 2000),
+    ),
 }
 
 # -- chapter 2, LSTM --------------------------------------------------------------------------
@@ -79,7 +85,6 @@ LSTM = {
         nonlinearities=("tanh",), rhos=(1.0,), T=P(50, 100),
     ),
     "lm_compare": dict(char_lm=_LSTM_CHAR_LM, seeds=_SEEDS),
-    "ngram": dict(orders=P((1, 2, 3), (1, 2, 3, 4, 5, 6, 7, 8))),
     "lm_context": dict(
         compare=dict(char_lm=_LSTM_CHAR_LM, seeds=_SEEDS),
         length=P(32, 100), n_windows=P(16, 128),

@@ -72,7 +72,7 @@ def sample(
     device = next(model.parameters()).device
     idx = tokenizer.encode(prompt)[None].to(device)  # (1, T0)
     g = torch.Generator(device=device).manual_seed(seed)
-    with cpu_threads(1, device):
+    with cpu_threads("recurrent", device):
         out = generate(model, idx, n_chars, temperature=temperature, generator=g)  # (1, T0 + n)
     return tokenizer.decode(out[0, idx.shape[1] :].cpu())
 
