@@ -124,10 +124,11 @@ def test_configs_come_from_the_size_table_by_profile(monkeypatch):
 
 @pytest.mark.parametrize("profile", ["smoke", "standard", "full"])
 def test_every_row_of_the_book_builds_its_config(profile):
-    from seqlab.experiments.char_lm import char_lm
+    from seqlab.experiments.char_lm import char_lm, ngram_baseline
     from seqlab.experiments.clipping import clipping
     from seqlab.experiments.context_window import context_window
     from seqlab.experiments.gradient_flow import gradient_flow
+    from seqlab.experiments.lm_compare import lm_compare, lm_context
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
     from seqlab.experiments.unit_probes import unit_probe
@@ -136,7 +137,11 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "gradient_flow": gradient_flow, "copy_sweep": delay_sweep,
               "adding_sweep": delay_sweep, "forget_bias": seed_study, "reversal": reversal,
               "reset_timing": gru_reset_timing, "timing": recurrent_timing,
-              "unit_probe": unit_probe}  # fmt: skip
+              "unit_probe": unit_probe, "ngram": ngram_baseline, "lm_compare": lm_compare,
+              "stacked": lm_compare, "lm_context": lm_context}  # fmt: skip
+    from seqlab.experiments.training_scheme import training_scheme
+
+    by_row["training_scheme"] = training_scheme
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row[name]
@@ -154,6 +159,27 @@ def test_shared_rows_make_shared_runs():
     fb = row("lstm.forget_bias")
     assert fb["task"] == {**lstm["task"], "cell": "lstm", "T": fb["task"]["T"]}
     assert fb["task"]["T"] in lstm["delays"] and 1.0 in fb["values"] and 0 in fb["seeds"]
+    assert set(fb["seeds"]) == set(lstm["seeds"])  # every b_f = 1 run is a copy-sweep run
+
+
+@pytest.mark.parametrize("profile", ["smoke", "standard"])
+def test_chapter_3_reuses_chapter_2_language_models(profile):
+    """Same char-LM config (but the cell list) and seeds: chapter 3 trains only the GRU, and the
+    stacked runs differ from chapter 2's LSTM only in n_layer; the probe and the context study
+    read chapter 2's runs; every budget is steps, not seconds."""
+    two, three = row("lstm.lm_compare", profile), row("gru.lm_compare", profile)
+    strip = lambda r: {k: v for k, v in r["char_lm"].items() if k != "cells"}  # noqa: E731
+    assert strip(two) == strip(three) and two["seeds"] == three["seeds"]
+    assert len(two["seeds"]) >= 3 and set(two["char_lm"]["cells"]) <= set(three["char_lm"]["cells"])
+    stacked = row("gru.stacked", profile)["char_lm"]
+    assert {k: v for k, v in stacked.items() if k not in ("cells", "n_layer")} == strip(two)
+    assert stacked["n_layer"] == 2
+    assert row("lstm.lm_context", profile)["compare"] == two
+    assert strip({"char_lm": row("lstm.unit_probe", profile)["char_lm"]}) == strip(two)
+    assert two["char_lm"]["time_budget_s"] is None
+    for key in ("lstm.copy_sweep", "lstm.adding_sweep", "gru.copy_sweep"):
+        sweep = row(key, profile)
+        assert sweep["task"]["time_budget_s"] is None and len(sweep["seeds"]) >= 3
 
 
 def test_result_reads_its_values_and_pickles():

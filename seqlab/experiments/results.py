@@ -12,10 +12,10 @@ table (:mod:`seqlab.experiments.profiles`)::
 
 The decorated function is called with a row of the size table or with a config::
 
-    char_lm()                        # its default row ("lstm.char_lm") at the current profile
-    char_lm("gru.char_lm")           # another chapter's row
+    char_lm()                        # its default row ("rnn.char_lm") at the current profile
+    lm_compare("gru.lm_compare")     # another chapter's row of another experiment
     char_lm(CharLMConfig(...))       # any config
-    char_lm.config("gru.char_lm")    # the config that row gives, without running anything
+    char_lm.config("rnn.char_lm")    # the config that row gives, without running anything
 
 and returns a :class:`Result`: the numbers (``result.summary`` or ``result["summary"]``), the
 config, and the provenance of the run.
