@@ -144,8 +144,8 @@ def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5
     :func:`~seqlab.experiments.char_lm.ngram_baseline`) and the n-gram ``orders`` to list below
     the recurrent models.
     Outputs: DataFrame indexed by model with columns parameters, steps, seeds, "val loss
-    (nats/char)" (mean ± s.e. over seeds), bpc, perplexity (of the mean loss) and "± seeds"
-    (the range of the seeds' losses, min to max); n-gram rows have one fit and no spread.
+    (nats/char)" (mean ± s.e. over seeds), bpc, perplexity (of the mean loss) and "seed
+    range" (the seeds' lowest to highest loss); n-gram rows have one fit and no spread.
     """
     rows = []
     for cell, g in runs.groupby("cell", sort=False):
@@ -159,16 +159,17 @@ def lm_table(runs: pd.DataFrame, ngram: pd.DataFrame | None = None, orders=(3, 5
             "bpc": f"{float(bpc(loss.mean())):.3f}", "perplexity": f"{float(ppl(loss.mean())):.2f}",
             "seed range": f"{loss.min():.3f} to {loss.max():.3f}", "_mean": loss.mean(),
         })  # fmt: skip
-    table = pd.DataFrame(rows).sort_values("_mean", kind="stable")
+    rows.sort(key=lambda r: r["_mean"])
     if ngram is not None:
         by_order = ngram_orders(ngram)
         for r in by_order[by_order["order"].isin(orders)].itertuples():
-            table.loc[len(table)] = {
+            rows.append({
                 "model": f"{r.order}-gram (Kneser-Ney)", "parameters": "counts", "steps": "-",
                 "seeds": "-", "val loss (nats/char)": f"{r.val_loss:.3f}",
                 "bpc": f"{r.bpc:.3f}", "perplexity": f"{r.ppl:.2f}", "seed range": "-",
                 "_mean": r.val_loss,
-            }  # fmt: skip
+            })  # fmt: skip
+    table = pd.DataFrame(rows).astype({"seeds": str})
     return table.drop(columns="_mean").set_index("model")
 
 

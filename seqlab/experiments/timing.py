@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -110,8 +111,6 @@ def gru_reset_timing(config: ResetTimingConfig, device: torch.device, progress: 
 def length_exponents(timings: pd.DataFrame) -> pd.Series:
     """The exponent a of ``time ~ T^a`` fitted on log-log points, per (model, impl,
     batch_size) of a timing table (columns seq_len, median_ms; rows with status "ok")."""
-    import numpy as np
-
     ok = timings[timings["status"] == "ok"] if "status" in timings else timings
     return ok.groupby(["model", "impl", "batch_size"]).apply(
         lambda g: float(np.polyfit(np.log(g["seq_len"]), np.log(g["median_ms"]), 1)[0]),
