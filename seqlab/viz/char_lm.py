@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from seqlab.experiments.char_lm import char_lm, reference_losses, shakespeare
 from seqlab.experiments.context_window import context_window
-from seqlab.experiments.lm_compare import lm_compare
+from seqlab.experiments.lm_compare import lm_compare, lm_context
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.style import PALETTE, cell_color, cell_name
 
@@ -236,4 +236,19 @@ def context_compare_figure(saliency: pd.DataFrame, title: str | None = None) -> 
     fig.update_layout(
         title=title, height=420, legend={"x": 1, "xanchor": "right", "y": 1, "yanchor": "top"}
     )
+    return fig
+
+
+@register_figure(
+    "lstm_rnn_context",
+    chapter="lstm",
+    caption=r"Effective context of char-level RNN and LSTM language models at equal parameters: "
+    r"gradient saliency $\|\partial z_T/\partial e_{T-k}\|$ relative to $k = 0$, median over 3 "
+    r"seeds, band from the lowest to the highest seed.",
+)
+def lstm_rnn_context(profile: str) -> Figure:
+    """Relative saliency against distance, RNN and LSTM, over seeds."""
+    result = lm_context("lstm.lm_context")
+    fig = plotly_to_matplotlib(context_compare_figure(result["saliency"]))
+    fig.axes[0].set(xlabel="$k$ (characters back)", ylabel="saliency relative to $k = 0$")
     return fig
