@@ -82,7 +82,7 @@ _COPY = dict(
 LSTM = {
     "gradient_flow": dict(
         cells=("RNN", "GRU", "LSTM, b_f = 0", "LSTM, b_f = 1", "LSTM, b_f = 3"),
-        nonlinearities=("tanh",), rhos=(1.0,), T=P(50, 100),
+        nonlinearities=("tanh",), rhos=(1.0,), T=P(50, 100), seeds=(0, 1, 2),
     ),
     "lm_compare": dict(char_lm=_LSTM_CHAR_LM, seeds=_SEEDS),
     "lm_context": dict(

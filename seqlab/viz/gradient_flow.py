@@ -157,6 +157,7 @@ def lstm_gradient_flow(profile: str) -> Figure:
     fig = Figure()
     ax = fig.add_subplot()
     for i, (cell, d) in enumerate(curves.groupby("cell", sort=False)):
+        d = d.groupby("k", as_index=False)["measured"].median()  # over seeds, if several
         ax.plot(d["k"], _positive(d["measured"].to_numpy()), color=PALETTE[i],
                 label=cell.replace("b_f", "$b_f$"))  # fmt: skip
     ax.set(yscale="log", xlabel="$k$, steps back", ylabel=r"$\Vert\partial L/\partial h\Vert$")
