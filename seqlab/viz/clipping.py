@@ -51,6 +51,8 @@ def clipping_figure(history: pd.DataFrame, title: str | None = None) -> go.Figur
     for c in history["grad_clip"].dropna().unique():
         fig.add_hline(y=float(c), line={"dash": "dot", "color": "grey"}, row=1, col=2)
     fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(title_text="loss (nats/char)", row=1, col=1)
+    fig.update_yaxes(title_text="‖g‖ before clipping", row=1, col=2)
     fig.update_xaxes(title_text="step")
     fig.update_layout(title=title, height=420, legend={"orientation": "h", "y": -0.2})
     return fig
