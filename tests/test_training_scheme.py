@@ -103,3 +103,13 @@ def test_ngram_baseline_selects_on_validation_and_reports_bpc_and_ppl():
     assert best["val_loss"] == table["val_loss"].min() and best["order"] == 3
     assert r["n_train"] == 50_000 and r["n_val"] == len(shakespeare().split("val"))
     assert best["ppl"] == pytest.approx(2 ** best["bpc"])
+
+
+def test_factor_verdict_needs_the_seeds_to_agree():
+    from seqlab.experiments.gradient_flow import factor_verdict
+
+    assert factor_verdict([0.83, 0.84, 0.835]) == "shrinks"
+    assert factor_verdict([1.48, 1.49, 1.47]) == "grows"
+    assert factor_verdict([0.95, 1.02, 0.97]) == "stays within the spread of 1"
+    with pytest.raises(ValueError):
+        factor_verdict([0.9])

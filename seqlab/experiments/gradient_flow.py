@@ -163,3 +163,19 @@ def factor_table(factors: pd.DataFrame, column: str = "nonlinearity") -> pd.Data
     per rho, one column per value of ``column`` (e.g. "nonlinearity" or "input_scale")."""
     stats = factors.groupby(["rho", column])["factor"].agg(["mean", "sem"])
     return format_mean_sem(stats["mean"], stats["sem"]).unstack(column)
+
+
+def factor_verdict(factors: pd.Series, alpha: float = 0.05) -> str:
+    """Whether per-step factors measured over seeds show a vanishing or a growing gradient:
+    ``"shrinks"`` / ``"grows"`` when a one-sample t-test rejects a factor of 1 at two-sided level
+    ``alpha``, else ``"stays within the spread of 1"`` (neither is measurable with these seeds).
+    Raises ``ValueError`` for fewer than two values."""
+    from scipy import stats
+
+    values = np.asarray(factors, dtype=np.float64)
+    if len(values) < 2:
+        raise ValueError(f"need at least two seeds to judge a factor, got {len(values)}")
+    p = stats.ttest_1samp(values, 1.0).pvalue
+    if p >= alpha or not np.isfinite(p):
+        return "stays within the spread of 1"
+    return "shrinks" if values.mean() < 1 else "grows"
