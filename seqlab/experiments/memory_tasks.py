@@ -41,6 +41,7 @@ from seqlab.data.tasks import (
 from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import equal_budget_sizes, recurrent_param_count
 from seqlab.experiments.results import experiment
+from seqlab.experiments.seeds import compare
 from seqlab.models import init_forget_bias, make_recurrent
 from seqlab.train import TrainConfig, train
 
@@ -312,8 +313,6 @@ def delay_verdicts(runs: pd.DataFrame, lower_is_better: bool, word: str | None =
     tied-best cells joined by " = ", e.g. "LSTM" or "RNN = LSTM"), and ``verdict`` (the
     :meth:`~seqlab.experiments.seeds.Comparison.phrase` of that delay).
     """
-    from seqlab.experiments.seeds import compare
-
     rows = []
     for T, g in runs.assign(cell=runs["cell"].str.upper()).groupby("T"):
         c = compare(g, "cell", "score", lower_is_better=lower_is_better)
