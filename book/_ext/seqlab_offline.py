@@ -5,8 +5,7 @@ this extension copies ``plotly.min.js`` from the installed ``plotly`` package in
 built book's ``_static`` and loads it on every page. No CDN is contacted.
 
 It also adds ``seqlab.css``: printed output wraps at the column instead of scrolling sideways
-(code cells keep their lines: the notebooks are formatted to 80 columns, which fit the column
-at 13 px).
+(code cells keep their lines: the notebooks are formatted to fit the column).
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ CSS_FILE = "seqlab.css"
 CSS = """\
 /* seqlab: printed output (stream text, tracebacks) wraps at the column width */
 div.cell_output pre, div.output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-/* code cells: an 80-column line (book/ruff.toml) fits the 684 px column at 1280 px */
-div.cell div.highlight pre { font-size: 13px; }
 """
 
 
