@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
+from seqlab.models.ngram import select_ngram
 from seqlab.train import TrainConfig, estimate_loss, train
 
 
@@ -218,10 +220,6 @@ def ngram_baseline(config: NGramBaselineConfig, device: torch.device, progress: 
     Values: ``table`` (one row per order and discount: val_loss, bpc, ppl, selected),
     ``best`` (the selected row as a dict), ``n_train`` and ``n_val`` (characters).
     """
-    import warnings
-
-    from seqlab.models.ngram import select_ngram
-
     dataset = shakespeare()
     train_ids = dataset.split("train")[: config.train_chars].numpy()
     val_ids = dataset.split("val").numpy()
