@@ -111,7 +111,7 @@ def seed_band_figure(curves: pd.DataFrame, rho: float, input_scale: float = 1.0)
         xaxis_title="k, steps back from the loss",
         yaxis_title="‖∂L/∂h<sub>T−k</sub>‖",
         height=420,
-        legend={"x": 0.01, "y": 0.01, "xanchor": "left", "yanchor": "bottom"},
+        legend={"x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top"},
     )
     fig.update_yaxes(type="log", exponentformat="power", dtick=5)
     return fig
