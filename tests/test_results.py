@@ -131,6 +131,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.lm_compare import lm_compare, lm_context
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
+    from seqlab.experiments.training_scheme import training_scheme
     from seqlab.experiments.unit_probes import unit_probe
 
     by_row = {"char_lm": char_lm, "clipping": clipping, "context_window": context_window,
@@ -138,10 +139,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "adding_sweep": delay_sweep, "forget_bias": seed_study, "reversal": reversal,
               "reset_timing": gru_reset_timing, "timing": recurrent_timing,
               "unit_probe": unit_probe, "ngram": ngram_baseline, "lm_compare": lm_compare,
-              "stacked": lm_compare, "lm_context": lm_context}  # fmt: skip
-    from seqlab.experiments.training_scheme import training_scheme
-
-    by_row["training_scheme"] = training_scheme
+              "stacked": lm_compare, "lm_context": lm_context,
+              "training_scheme": training_scheme}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row[name]

@@ -113,3 +113,19 @@ def test_factor_verdict_needs_the_seeds_to_agree():
     assert factor_verdict([0.95, 1.02, 0.97]) == "stays within the spread of 1"
     with pytest.raises(ValueError):
         factor_verdict([0.9])
+
+
+def test_seed_band_figure_and_print_builder_use_one_curve_per_setting():
+    from seqlab.viz.gradient_flow import _seed_band, seed_band_figure
+
+    config = GradientFlowConfig(nonlinearities=("tanh", "linear"), rhos=(1.5,), T=20,
+                                hidden_size=8, seeds=(0, 1, 2), input_scales=(1.0, 3.0))  # fmt: skip
+    curves = gradient_flow(config, cache=False)["curves"]
+    band = _seed_band(curves[(curves.nonlinearity == "tanh") & (curves.input_scale == 1.0)])
+    assert (
+        len(band) == 20 and (band["lo"] <= band["mid"]).all() and (band["mid"] <= band["hi"]).all()
+    )
+    fig = seed_band_figure(curves, rho=1.5)
+    lines = [t for t in fig.data if t.fill != "toself"]
+    assert [t.name for t in lines] == ["f = tanh", "f = linear", "theory ρ<sup>k</sup>"]
+    assert all(len(t.x) == 20 for t in lines)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import format_mean_sem
@@ -170,8 +171,6 @@ def factor_verdict(factors: pd.Series, alpha: float = 0.05) -> str:
     ``"shrinks"`` / ``"grows"`` when a one-sample t-test rejects a factor of 1 at two-sided level
     ``alpha``, else ``"stays within the spread of 1"`` (neither is measurable with these seeds).
     Raises ``ValueError`` for fewer than two values."""
-    from scipy import stats
-
     values = np.asarray(factors, dtype=np.float64)
     if len(values) < 2:
         raise ValueError(f"need at least two seeds to judge a factor, got {len(values)}")
