@@ -16,6 +16,8 @@ import os
 import platform
 import random
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +28,8 @@ PROFILES: tuple[str, ...] = ("smoke", "standard", "full")
 PROFILE_ENV = "SEQLAB_PROFILE"
 CACHE_ENV = "SEQLAB_CACHE_DIR"
 BOOK_ENV = "SEQLAB_BOOK_BUILD"
+THREADS_ENV = "SEQLAB_CPU_THREADS"
+WORK_KINDS: tuple[str, ...] = ("recurrent", "parallel")
 
 T = TypeVar("T")
 
@@ -109,6 +113,61 @@ def cache_dir(*parts: str) -> Path:
     folder = root.joinpath(*parts)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def cpu_threads_for(kind: str) -> int:
+    """How many torch threads a CPU run of this ``kind`` of work should use.
+
+    ``kind`` "recurrent": a loop over time steps of small matrix products (the RNN, LSTM and GRU
+    of chapters 1-3, decoding one token at a time) -> 1 thread.
+    ``kind`` "parallel": big matrix products over the whole sequence (Transformers) -> the cores
+    that are idle now: ``cpu_count - 1-minute load average``, at least 1.
+    ``$SEQLAB_CPU_THREADS`` (a positive int) overrides both.
+
+    Why (``benchmarks/cpu_threads.py``, recorded in ``benchmarks/README.md``): on the 2-core
+    build machine, quiet, a char-LSTM step (H = 128) took 1.8x longer on 2 threads than on 1 and
+    a char-RNN step (H = 256) 0.9x, while a 4-layer, 128-wide Transformer step took 0.6x. With two
+    other CPU-bound processes running, 2 threads were 2-16x *slower* for every model: threads
+    that wait for a busy core stall each small product. One thread never lost much; a thread
+    per busy core always did.
+    """
+    if kind not in WORK_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(map(repr, WORK_KINDS))}")
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive int, got {env!r}")
+        return int(env)
+    if kind == "recurrent":
+        return 1
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        load = 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+@contextmanager
+def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> Iterator[None]:
+    """Use ``n`` intra-op CPU threads inside the block (``None``: leave torch's setting), e.g.
+    ``with cpu_threads(cpu_threads_for("recurrent"), device): ...``.
+
+    Does nothing when ``device`` is not a CPU. Restores the previous number on exit, so nothing
+    outside the block changes. Raises ``ValueError`` for ``n`` < 1.
+    """
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    if n is None or not on_cpu:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> torch.Generator:

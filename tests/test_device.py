@@ -61,3 +61,37 @@ def test_provenance_has_every_field_and_a_one_line_form(monkeypatch):
     assert p["torch"] == torch.__version__ and p["profile"] == "smoke"
     line = dev.provenance_line(torch.device("cpu"))
     assert "\n" not in line and torch.__version__ in line and "profile smoke" in line
+
+
+def test_cpu_threads_rule(monkeypatch):
+    monkeypatch.delenv(dev.THREADS_ENV, raising=False)
+    monkeypatch.setattr(dev.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(dev.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert dev.cpu_threads_for("recurrent") == 1  # small sequential products: one thread
+    assert dev.cpu_threads_for("parallel") == 8  # a quiet 8-core laptop: every core
+    monkeypatch.setattr(dev.os, "getloadavg", lambda: (6.7, 6.0, 5.0))
+    assert dev.cpu_threads_for("parallel") == 1  # 7 cores busy with other work: the free one
+    monkeypatch.setattr(dev.os, "getloadavg", lambda: (20.0, 20.0, 20.0))
+    assert dev.cpu_threads_for("parallel") == 1  # never 0
+    monkeypatch.setenv(dev.THREADS_ENV, "3")
+    assert dev.cpu_threads_for("recurrent") == dev.cpu_threads_for("parallel") == 3
+    monkeypatch.setenv(dev.THREADS_ENV, "zero")
+    with pytest.raises(ValueError, match="SEQLAB_CPU_THREADS must be a positive int, got 'zero'"):
+        dev.cpu_threads_for("parallel")
+    with pytest.raises(ValueError, match="unknown kind 'gpu'"):
+        dev.cpu_threads_for("gpu")
+
+
+def test_cpu_threads_block_sets_and_restores():
+    cpu_threads = dev.cpu_threads
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), cpu_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with cpu_threads(1, device="cuda"):  # only a CPU run is changed (no GPU needed to check)
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="positive int"), cpu_threads(0):
+        pass
