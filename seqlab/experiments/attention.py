@@ -440,7 +440,8 @@ def leave_one_out(model: RNNSeq2Seq, src_ids: list[int], out_ids: list[int], bos
 @dataclass
 class AttributionConfig:
     """Attention vs leave-one-out influence for the seed-0 models of ``bottleneck`` (a row key
-    of the size table) on the first ``n_examples`` test pairs the model gets right."""
+    of the size table) on the first ``n_examples`` test pairs, each with the model's own
+    output (right or wrong: the question is what the model used to write it)."""
 
     bottleneck: str = "attention.bottleneck"
     kinds: tuple[str, ...] = ("additive", "general")
@@ -452,8 +453,9 @@ def attribution(config: AttributionConfig, device: torch.device, progress: bool)
     """Rank correlation (Kendall's tau, as Jain & Wallace 2019) between the attention weights on
     the source characters and their leave-one-out influence, per output character.
 
-    Values: ``rows`` (one per kind, example and output position: kind, example, t, tau,
-    argmax_agree (the most-attended and the most influential character are the same)),
+    Values: ``rows`` (one per kind, example and output position: kind, example, correct (the
+    output is the target), t, tau (NaN when either row is constant), argmax_agree (the
+    most-attended and the most influential character are the same)),
     ``maps`` ``{kind: [(source, output, weights (U, S), influence (U, S-1)), ...]}``.
     """
     result = bottleneck(config.bottleneck, device=device)
@@ -464,15 +466,15 @@ def attribution(config: AttributionConfig, device: torch.device, progress: bool)
         preds = result["predictions"][kind]
         src_vocab, tgt_vocab = task_vocabs(result.config.run.task)
         maps[kind] = []
-        chosen = [i for i, p in enumerate(preds) if p == test[i].tgt][: config.n_examples]
-        for i in chosen:
+        for i in range(min(config.n_examples, len(test))):
             src_ids = src_vocab.encode(test[i].src, eos=True)
             out_ids = tgt_vocab.encode(preds[i], eos=True)
             w, infl = leave_one_out(model, src_ids, out_ids, tgt_vocab.bos_id)
             w = w[:, :-1]  # the characters only (deleting <eos> is not a removal of content)
             for t in range(len(out_ids)):
                 tau = stats.kendalltau(w[t], infl[t]).statistic
-                rows.append({"kind": kind, "example": i, "t": t, "tau": float(tau),
+                rows.append({"kind": kind, "example": i, "correct": preds[i] == test[i].tgt,
+                             "t": t, "tau": float(tau),
                              "argmax_agree": bool(w[t].argmax() == infl[t].argmax())})  # fmt: skip
             maps[kind].append((test[i].src, preds[i], w, infl))
     return {"rows": pd.DataFrame(rows), "maps": maps}

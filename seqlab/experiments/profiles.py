@@ -127,13 +127,13 @@ ATTENTION = {
         run=dict(
             task="numbers", lang="de", max_value=P(999, 99_999), n_train=P(800, 5000),
             n_test=P(200, 1000), hidden_size=P(32, 64), batch_size=P(64, 128),
-            max_iters=P(20, 300, 2000), n_checkpoints=P(2, 4),
+            max_iters=P(20, 200, 2000), n_checkpoints=P(2, 4),
         ),
         attentions=("none", "additive", "general"), reference="additive",
         seeds=P((0, 1, 2), (0, 1, 2), (0, 1, 2, 3, 4)),
     ),
     "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=P(512, 2048)),
-    "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 60)),
+    "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
 }
 # fmt: on
 
