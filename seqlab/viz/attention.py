@@ -331,7 +331,7 @@ def encoder_decoder_diagram(source: str = "elf", target: str = "11") -> Figure:
         if j:
             _arrow(ax, x - 0.7, 0, x - 0.4, 0)
     x0 = len(src) * 1.1 + 0.8
-    for t, ch in enumerate(tgt[:-1] + [tgt[-1]]):
+    for t in range(len(tgt)):
         x = x0 + t * 1.3
         _box(ax, x, 0, 0.8, 0.5, f"$h_{t + 1}$", PALETTE[1])
         ax.text(x, -0.65, tgt[t], ha="center", va="center", fontsize=8)
