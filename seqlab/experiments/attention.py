@@ -155,8 +155,9 @@ def score(predictions: list[str], data: Seq2SeqData, bins: tuple[int, ...]) -> d
     rows = []
     for lo, hi in zip(bins[:-1], bins[1:], strict=True):
         sel = (lengths >= lo) & (lengths < hi)
-        if sel.any():
-            rows.append({"length": f"{lo}-{hi - 1}", "lo": lo, "hi": hi,
+        if sel.any():  # label by the lengths present: "45-50", not "45-79"
+            label = f"{lengths[sel].min()}-{lengths[sel].max()}"
+            rows.append({"length": label, "lo": lo, "hi": hi,
                          "n": int(sel.sum()), "exact_match": float(right[sel].mean())})  # fmt: skip
     return {
         "exact_match": exact_match(predictions, targets),
