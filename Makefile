@@ -67,9 +67,9 @@ figures: $(STAMP)  ## write every figure as PDF + SVG + PNG and figures.tex into
 
 bench: $(STAMP)  ## the benchmarks recorded in benchmarks/README.md
 	$(PYTHON) -m seqlab.bench seqlen
-	$(PYTHON) -m seqlab.bench lm --steps 300 --reference
-	$(PYTHON) -m seqlab.bench lm --steps 300 --reference --precision bf16
-	$(PYTHON) -m seqlab.bench lm --preset fast --reference
+	$(PYTHON) benchmarks/compare_nanogpt.py --max_iters 300
+	$(PYTHON) benchmarks/compare_nanogpt.py --max_iters 300 --dtype bfloat16
+	$(PYTHON) benchmarks/compare_nanogpt.py --preset fast
 
 clean:  ## remove builds, caches and the environment
 	rm -rf $(BUILD) figures .pytest_cache .ruff_cache $(VENV)

@@ -30,7 +30,7 @@ import reference_nanogpt as ref  # noqa: E402
 
 import seqlab.models.attention as attention  # noqa: E402
 from seqlab.models.gpt import GPT, GPTConfig  # noqa: E402
-from seqlab.train import param_groups  # noqa: E402
+from seqlab.train import TrainConfig, make_optimizer  # noqa: E402
 
 B, T = ref.NanoTrain.batch_size, ref.NanoConfig.block_size
 
@@ -65,8 +65,8 @@ def make_step(opts: dict, data: np.ndarray, seed: int):
         block.attn.fused = not opts.get("explicit", False)
     tcfg = ref.NanoTrain()
     if opts.get("fused"):
-        groups = param_groups(model, tcfg.weight_decay)
-        opt = torch.optim.AdamW(groups, lr=tcfg.learning_rate, betas=(0.9, 0.99), fused=True)
+        train_config = TrainConfig(learning_rate=tcfg.learning_rate, weight_decay=tcfg.weight_decay)
+        opt = make_optimizer(model, train_config)  # fused AdamW over seqlab's param_groups
     else:  # nanoGPT's optimizer on CPU: the same groups, default (for-loop) implementation
         params = list(model.parameters())
         groups = [

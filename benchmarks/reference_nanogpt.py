@@ -36,7 +36,9 @@ Details reproduced (what costs time on a CPU is kept exactly as nanoGPT does it)
 Left out: evaluation every 250 steps (estimate_loss), checkpointing, DDP, wandb, torch.compile
 (off in the recipe). Tokens/s are therefore training tokens/s; we report the median step.
 
-API: ``run(data, steps, seed) -> dict(tokens_per_s, step_times, losses)`` (``data``: uint16 train
+API: ``nanogpt_steps(data, cfg, tcfg, seed) -> (model, steps)``, the loop as an iterator (one
+``next`` = one iteration; ``compare_nanogpt.py`` alternates it with seqlab's LM benchmark);
+``run(data, steps, seed) -> dict(tokens_per_s, step_times, losses)`` (``data``: uint16 train
 ids); ``run_seqlab`` the same for seqlab's GPT; ``compare`` runs both alternating step by step.
 Run: ``.venv/bin/python benchmarks/reference_nanogpt.py --steps 200``; interleaved with seqlab's
 GPT: ``... --vs-seqlab --steps 300 --rounds 3`` (``--bf16``: ours under CPU bf16 autocast;
@@ -49,6 +51,7 @@ import argparse
 import math
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -230,82 +233,85 @@ def get_batch(data: np.ndarray, block_size: int, batch_size: int):
     return x.to("cpu"), y.to("cpu")
 
 
-def nanogpt_trainer(data: np.ndarray, seed: int = 1337, vocab_size: int | None = None):
-    """Build nanoGPT (CPU recipe) and return ``step() -> loss`` (one train.py iteration)."""
+def nanogpt_steps(
+    data: np.ndarray,
+    cfg: NanoConfig | None = None,
+    tcfg: NanoTrain | None = None,
+    seed: int = 1337,
+) -> tuple[NanoGPT, Iterator[float]]:
+    """Build nanoGPT now (seeded: the weights, then the first batch, as train.py) and return
+    ``(model, steps)``: each ``next(steps)`` runs one train.py iteration and returns its loss,
+    for ``tcfg.max_iters`` iterations. The one copy of the loop in this file."""
+    cfg = cfg or NanoConfig(vocab_size=int(data.max()) + 1)
+    tcfg = tcfg or NanoTrain()
     torch.manual_seed(seed)
-    cfg = NanoConfig(vocab_size=int(vocab_size or int(data.max()) + 1))
-    tcfg = NanoTrain()
     model = NanoGPT(cfg)
     optimizer = model.configure_optimizers(
         tcfg.weight_decay, tcfg.learning_rate, (tcfg.beta1, tcfg.beta2), "cpu"
     )
     model.train()
-    state = {"it": 0, "batch": get_batch(data, cfg.block_size, tcfg.batch_size)}
+    X, Y = get_batch(data, cfg.block_size, tcfg.batch_size)
 
-    def step() -> float:
-        lr = get_lr(state["it"], tcfg)
-        for param_group in optimizer.param_groups:
-            param_group["lr"] = lr
-        X, Y = state["batch"]
-        logits, loss = model(X, Y)
-        state["batch"] = get_batch(data, cfg.block_size, tcfg.batch_size)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        state["it"] += 1
-        return loss.item()  # train.py's log_interval=1 does this every step
+    def steps() -> Iterator[float]:
+        nonlocal X, Y
+        for it in range(tcfg.max_iters):
+            lr = get_lr(it, tcfg)
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = lr
+            logits, loss = model(X, Y)
+            X, Y = get_batch(data, cfg.block_size, tcfg.batch_size)  # the next batch, as train.py
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            yield loss.item()  # train.py's log_interval=1 does this every step
 
-    return step
+    return model, steps()
+
+
+def nanogpt_trainer(
+    data: np.ndarray, seed: int = 1337, vocab_size: int | None = None, max_iters: int = 2000
+):
+    """Build nanoGPT (CPU recipe) and return ``step() -> loss`` (one train.py iteration)."""
+    cfg = NanoConfig(vocab_size=int(vocab_size or int(data.max()) + 1))
+    _, steps = nanogpt_steps(data, cfg, NanoTrain(max_iters=max_iters), seed)
+    return lambda: next(steps)
 
 
 def seqlab_trainer(
-    data: np.ndarray, seed: int = 1337, vocab_size: int | None = None, bf16: bool = False
+    data: np.ndarray,
+    seed: int = 1337,
+    vocab_size: int | None = None,
+    bf16: bool = False,
+    max_iters: int = 2000,
 ):
-    """seqlab's GPT at the same sizes and hyper-parameters, with our recipe: ``bias=False``
-    (as the reference), fused AdamW over ``seqlab.train.param_groups``, batches gathered in one
-    indexing op (as ``seqlab.data.CharDataset.batch``); ``bf16=True`` adds CPU bf16 autocast
-    (``seqlab.train``'s ``precision="bf16"``). Returns ``step() -> loss``."""
+    """seqlab's GPT at the same sizes and hyper-parameters, trained by ``seqlab.train.train_steps``
+    (its one loop; fused AdamW over ``seqlab.train.param_groups``; the loss read every step, as
+    the reference), ``bias=False`` (as the reference), batches gathered in one indexing op (as
+    ``seqlab.data.CharDataset.batch``); ``bf16=True``: ``dtype="bfloat16"`` (CPU autocast).
+    Returns ``step() -> loss``."""
     from seqlab.models.gpt import GPT, GPTConfig
-    from seqlab.train import param_groups
+    from seqlab.train import TrainConfig, train_steps
 
     torch.manual_seed(seed)
     V = int(vocab_size or int(data.max()) + 1)
     cfg = GPTConfig(vocab_size=V, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False)
-    tcfg = NanoTrain()
-    model = GPT(cfg).train()
-    optimizer = torch.optim.AdamW(
-        param_groups(model, tcfg.weight_decay),
-        lr=tcfg.learning_rate,
-        betas=(tcfg.beta1, tcfg.beta2),
-        fused=True,
-    )
+    t = NanoTrain(max_iters=max_iters)
+    model = GPT(cfg)
     ids = torch.from_numpy(data.astype(np.int64))
     window = torch.arange(cfg.block_size + 1)  # (T+1,)
 
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        starts = torch.randint(len(ids) - cfg.block_size, (tcfg.batch_size,))  # (B,)
+    def batch(it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(len(ids) - cfg.block_size, (t.batch_size,))  # (B,)
         xy = ids[starts[:, None] + window]  # (B, T+1)
         return xy[:, :-1], xy[:, 1:]  # (B, T), (B, T)
 
-    state = {"it": 0, "batch": batch()}
-
-    def step() -> float:
-        lr = get_lr(state["it"], tcfg)
-        for param_group in optimizer.param_groups:
-            param_group["lr"] = lr
-        X, Y = state["batch"]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            _, loss = model(X, Y)
-        state["batch"] = batch()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        state["it"] += 1
-        return loss.item()
-
-    return step
+    config = TrainConfig(max_iters=max_iters, learning_rate=t.learning_rate, min_lr=t.min_lr,
+                         warmup_iters=t.warmup_iters, weight_decay=t.weight_decay, beta1=t.beta1,
+                         beta2=t.beta2, grad_clip=t.grad_clip, log_interval=1,
+                         dtype="bfloat16" if bf16 else "float32", seed=seed, progress=False)  # fmt: skip
+    steps = train_steps(model, batch, config, "cpu")
+    return lambda: next(steps).row["loss"]
 
 
 def _summary(times: list[float], losses: list[float]) -> dict:
@@ -318,6 +324,7 @@ def _summary(times: list[float], losses: list[float]) -> dict:
 
 
 def _timed(step, steps: int) -> dict:
+    """Call ``step()`` ``steps`` times; the times between calls and the losses."""
     times, losses = [], []
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -337,14 +344,14 @@ def run(
     Outputs: dict(tokens_per_s (from the median step, first 5 left out), step_times (s),
     losses (per step)).
     """
-    return _timed(nanogpt_trainer(data, seed, vocab_size), steps)
+    return _timed(nanogpt_trainer(data, seed, vocab_size, max(steps, 2000)), steps)
 
 
 def run_seqlab(
     data: np.ndarray, steps: int = 200, seed: int = 1337, vocab_size: int | None = None
 ) -> dict:
     """As ``run``, for seqlab's GPT (``seqlab_trainer``)."""
-    return _timed(seqlab_trainer(data, seed, vocab_size), steps)
+    return _timed(seqlab_trainer(data, seed, vocab_size, max_iters=max(steps, 2000)), steps)
 
 
 def compare(
@@ -361,8 +368,8 @@ def compare(
     ref_time / ours_time of adjacent steps, speedup = ours tokens/s / ref tokens/s).
     """
     trainers = {
-        "ref": nanogpt_trainer(data, seed, vocab_size),
-        "ours": seqlab_trainer(data, seed, vocab_size, bf16=bf16),
+        "ref": nanogpt_trainer(data, seed, vocab_size, max(steps, 2000)),
+        "ours": seqlab_trainer(data, seed, vocab_size, bf16=bf16, max_iters=max(steps, 2000)),
     }
     times: dict[str, list[float]] = {"ref": [], "ours": []}
     losses: dict[str, list[float]] = {"ref": [], "ours": []}

@@ -19,7 +19,8 @@ name                      quantity
 ========================  ======================================================================
 ``input_size``            features per step entering a recurrent layer (torch.nn.RNN/LSTM/GRU)
 ``hidden_size``           width of a recurrent layer's state h (and c) (torch.nn.RNN/LSTM/GRU)
-``num_layers``            stacked recurrent layers inside one recurrent layer object (torch.nn)
+``num_layers``            stacked layers inside one layer object: recurrent layers (torch.nn.RNN),
+                          blocks of an Encoder / Decoder (torch.nn.TransformerEncoder)
 ``proj_size``             LSTM output projection size (torch.nn.LSTM)
 ``embed_dim``             width of an attention layer (torch.nn.MultiheadAttention)
 ``num_heads``             heads of an attention layer (torch.nn.MultiheadAttention)
@@ -28,7 +29,9 @@ name                      quantity
 ``dim_feedforward``       inner width of a block's feed-forward net (torch.nn.TransformerEncoderLayer)
 ``norm_first``            pre-LN (True) or post-LN (False) block (torch.nn.TransformerEncoderLayer)
 ``vocab_size``            number of token ids V (nanoGPT); ``src_vocab_size``/``tgt_vocab_size``
-``block_size``            context length T of a language model / training window (nanoGPT)
+``block_size``            context length T of a language model / training window; the length a
+                          position table covers (nanoGPT)
+``max_new_tokens``        tokens to generate after a prompt (nanoGPT ``generate``; ``greedy_decode``)
 ``n_layer``               blocks or recurrent layers of a *language model config* (nanoGPT)
 ``n_head``                heads per block of a language model config (nanoGPT)
 ``n_embd``                token-embedding width of a language model config (nanoGPT)

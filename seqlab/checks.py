@@ -24,6 +24,7 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_rank",
+    "check_sequence",
     "check_size",
     "check_targets",
     "check_token_ids",
@@ -154,3 +155,15 @@ def check_pad_id(pad_id: object, vocab_size: int) -> None:
             f"pad_id must be None or a token id in 0..{vocab_size - 1} (in every vocabulary), "
             f"got {pad_id!r}"
         )
+
+
+def check_sequence(x: torch.Tensor, size: int, name: str = "x", letters: str = "B, T, C") -> None:
+    """Raise unless ``x`` is a float (B, T, C) tensor with C = ``size`` and T >= 1.
+
+    ``letters`` names the three dims in the message, e.g. ``"B, Tq, C"``.
+    """
+    doc = f"({letters}={size})"
+    check_rank(x, 3, name, doc)
+    check_size(x, 2, size, name, doc)
+    check_float_input(x, name)
+    check_nonempty_time(x, name)

@@ -245,3 +245,80 @@ def test_forget_bias_init():
     assert torch.all(fused.bias_ih_l0[4:8] + fused.bias_hh_l0[4:8] == 2.0)
     untouched = tiny_lm("lstm", forget_bias=None)
     assert not torch.all(untouched.rnn.bias_ih_l0[H : 2 * H] == 1.0)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("impl", ["fused", "scratch"])
+def test_lstm_lm_with_projection(impl):
+    model = tiny_lm("lstm", impl, n_layer=2, cell_options={"proj_size": 5})
+    assert model.head.in_features == 5
+    idx = tokens(2, 6)
+    logits, loss = model(idx, idx)
+    assert logits.shape == (2, 6, V) and torch.isfinite(loss)
+    _, (h, c) = model.step(idx)
+    assert h.shape == (2, 2, 5) and c.shape == (2, 2, H)
+    # streaming piece by piece gives the logits of the whole text
+    first, state = model.step(idx[:, :4])
+    rest, _ = model.step(idx[:, 4:], state)
+    torch.testing.assert_close(torch.cat([first, rest], 1), logits, atol=1e-5, rtol=1e-5)
+    out = generate(model, idx[:, :2], 5, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 7)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+def test_lstm_lm_projection_same_in_both_impls():
+    torch.manual_seed(0)
+    fused = tiny_lm("lstm", "fused", cell_options={"proj_size": 5}).double()
+    scratch = tiny_lm("lstm", "scratch", cell_options={"proj_size": 5}).double()
+    scratch.load_state_dict(fused.state_dict())
+    idx = tokens(2, 7)
+    torch.testing.assert_close(scratch(idx)[0], fused(idx)[0], atol=1e-5, rtol=1e-5)
+
+
+class Fp16Logits(nn.Module):
+    """A model whose logits come out in float16, as under fp16 autocast or .half()."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits  # (V,)
+        self.config = type("Cfg", (), {"vocab_size": logits.shape[0], "block_size": 4})()
+
+    def forward(self, idx, targets=None):
+        assert idx.shape[1] <= 4  # generate crops to block_size
+        return self.logits.expand(idx.shape[0], idx.shape[1], -1).half(), None
+
+
+@pytest.mark.parametrize("temperature", [1e-3, 1e-8, 0.0])
+def test_generate_samples_in_float32(temperature):
+    logits = torch.tensor([30.0, 40.0, 39.0, -60000.0])  # fp16: 40 / 1e-3 overflows to inf
+    out = generate(Fp16Logits(logits), torch.zeros(2, 6, dtype=torch.long), 8, temperature)
+    assert out.shape == (2, 14) and (out[:, 6:] == 1).all()  # tiny temperature -> argmax
+
+
+def test_generate_under_bfloat16_autocast():
+    model = tiny_lm("gru")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = generate(model, tokens(2, 3), 6, temperature=1e-4)
+    greedy = generate(model, tokens(2, 3), 6, temperature=0)
+    assert out.shape == (2, 9) and out.dtype == torch.long
+    assert (out[:, :4] == greedy[:, :4]).all()  # bf16 may flip a near-tie later on
+
+
+def test_generate_checks_prompt_ids_even_beyond_the_context():
+    gpt = build_lm("gpt", V, block_size=4, n_layer=1, n_head=2, n_embd=8)
+    prompt = tokens(1, 10)
+    prompt[0, 0] = V  # outside the vocabulary, and cropped away before the first forward
+    with pytest.raises(ValueError, match=r"idx holds token ids in \[\d+, 17\], outside"):
+        generate(gpt, prompt, 2)
+    with pytest.raises(ValueError, match="expected idx to hold integer token ids"):
+        generate(gpt, prompt.float(), 2)
+
+
+def test_next_token_probs_crops_a_long_prompt():
+    from seqlab.experiments.sampling import next_token_probs
+
+    gpt = build_lm("gpt", V, block_size=4, n_layer=1, n_head=2, n_embd=8)
+    long = tokens(1, 30)[0]
+    p = next_token_probs(gpt, long, temperature=0.5)
+    assert p.shape == (V,) and torch.isclose(p.sum(), torch.tensor(1.0, dtype=p.dtype))
+    torch.testing.assert_close(p, next_token_probs(gpt, long[-4:], temperature=0.5))

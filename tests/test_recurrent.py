@@ -273,7 +273,7 @@ def test_input_and_state_errors():
     lstm, gru = LSTM(C, H, num_layers=2), GRU(C, H, bidirectional=True)
     x = torch.randn(3, T, C)
     with pytest.raises(
-        ValueError, match=r"expected x of shape \(B, T, C\) \(3 dims\), got shape \(5, 3\)"
+        ValueError, match=r"expected x of shape \(B, T, C=3\) \(3 dims\), got shape \(5, 3\)"
     ):
         gru(torch.randn(T, C))
     with pytest.raises(ValueError, match=r"expected x of shape \(B, T, C=3\) with size 3 in dim 2"):
@@ -299,3 +299,37 @@ def test_input_and_state_errors():
         RNNCell(C, H)(torch.randn(2, C), torch.zeros(3, H))
     with pytest.raises(ValueError, match=r"expected c of shape \(B, H\)"):
         LSTMCell(C, H)(torch.randn(2, C), (torch.zeros(2, H), torch.zeros(2, H + 1)))
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_scratch_lstm_with_projection_equals_torch(num_layers, bidirectional, with_state):
+    """proj_size=P (LSTMP): h_t = W_hr (o_t * tanh(c_t)) has P features, c_t keeps H."""
+    torch.manual_seed(0)
+    P, B, D = 2, 3, 2 if bidirectional else 1
+    fused, scratch = twins("lstm", num_layers, bidirectional=bidirectional, proj_size=P)
+    assert scratch.weight_hr_l0.shape == (P, H) and scratch.weight_hh_l0.shape == (4 * H, P)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(B, T, C, dtype=torch.float64, generator=g, requires_grad=True)
+    state, leaves = None, []
+    if with_state:
+        h = torch.randn(num_layers * D, B, P, dtype=torch.float64, generator=g, requires_grad=True)
+        c = torch.randn(num_layers * D, B, H, dtype=torch.float64, generator=g, requires_grad=True)
+        state, leaves = (h, c), [h, c]
+
+    out_f, finals_f, input_grads_f, param_grads_f = loss_and_grads(fused, x, state, leaves)
+    out_s, finals_s, input_grads_s, param_grads_s = loss_and_grads(scratch, x, state, leaves)
+
+    assert out_s.shape == (B, T, D * P)
+    assert finals_s[0].shape == (num_layers * D, B, P) and finals_s[1].shape[-1] == H
+    ours, theirs = [out_s, *finals_s, *input_grads_s], [out_f, *finals_f, *input_grads_f]
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+    assert param_grads_s.keys() == param_grads_f.keys()
+    for name in param_grads_f:
+        torch.testing.assert_close(param_grads_s[name], param_grads_f[name], **TOL, msg=name)
+    assert scratch.trace(x)["h"].shape == (B, T, P) and scratch.trace(x)["c"].shape == (B, T, H)
+    with pytest.raises(ValueError, match=r"expected h of shape \(L\*D, B, P\)"):
+        scratch(x, (torch.zeros(num_layers * D, B, H), torch.zeros(num_layers * D, B, H)))

@@ -47,7 +47,7 @@ def test_sinusoidal_matches_closed_form(d):
 def test_sinusoidal_errors():
     with pytest.raises(ValueError, match="d_model must be a positive int, got 0"):
         sinusoidal_positional_encoding(4, 0)
-    with pytest.raises(ValueError, match="T must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"sequence length T must be an int >= 0, got T=-1"):
         sinusoidal_positional_encoding(-1, 4)
 
 

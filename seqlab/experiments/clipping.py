@@ -12,10 +12,10 @@ whole gradient g when its norm exceeds a threshold c::
 the same initial weights and stacks their histories; :func:`clipping` is the chapter's
 experiment (cached).
 
-Why a loop of its own rather than :func:`seqlab.train.train`: the experiment needs two things
-that loop does not offer (yet): plain SGD, whose step is proportional to the gradient (the
-setting of Pascanu et al.; AdamW divides each step by a running gradient scale), and a run
-whose loss becomes NaN/inf must *stop and return its history* (that is the result), not raise.
+Every run trains through :func:`seqlab.train.train`: plain SGD (``optimizer="sgd"``; its step is
+proportional to the gradient, the setting of Pascanu et al.) or AdamW (which divides each step by
+a running gradient scale), a constant learning rate, no weight decay, and ``on_nan="stop"``: a
+run whose loss becomes NaN/inf stops on that step and returns its history (that is the result).
 
 Letters: B batch, T block size, V vocabulary, E embedding, H hidden.
 """
@@ -28,16 +28,14 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from seqlab.checks import check_choice, check_positive
+from seqlab.checks import check_choice
 from seqlab.data.corpus import CharDataset
 from seqlab.experiments.char_lm import shakespeare
 from seqlab.experiments.cpu_threads import cpu_threads, show_progress
 from seqlab.experiments.results import experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig
-
-OPTIMIZERS = ("sgd", "adamw")
+from seqlab.train import OPTIMIZERS, TrainConfig, train
 
 
 @dataclass
@@ -49,7 +47,7 @@ class ClippingConfig:
 
     rho: float = 1.5
     nonlinearity: str = "relu"
-    hidden: int = 64
+    hidden_size: int = 64
     n_embd: int = 32
     batch_size: int = 16
     block_size: int = 64
@@ -84,7 +82,7 @@ def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
             vocab_size=vocab_size,
             cell="rnn",
             n_embd=config.n_embd,
-            hidden_size=config.hidden,
+            hidden_size=config.hidden_size,
             cell_options={"nonlinearity": config.nonlinearity},
         )
     )
@@ -92,55 +90,52 @@ def make_model(vocab_size: int, config: ClippingConfig) -> RecurrentLM:
     return model
 
 
-def _optimizer(model: torch.nn.Module, config: ClippingConfig) -> torch.optim.Optimizer:
-    check_choice(config.optimizer, OPTIMIZERS, "optimizer")
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.learning_rate)
-    return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+def train_config(config: ClippingConfig, progress: bool = False) -> TrainConfig:
+    """The :class:`~seqlab.train.TrainConfig` of a run: ``config``'s optimiser, learning rate
+    (constant: no warm-up, no decay), clip threshold and seed; no weight decay; AdamW with
+    torch's default betas (0.9, 0.999); float32; stop (not raise) on NaN/inf."""
+    return TrainConfig(
+        max_iters=config.max_iters,
+        learning_rate=config.learning_rate,
+        min_lr=config.learning_rate,
+        weight_decay=0.0,
+        beta2=0.999,
+        grad_clip=config.grad_clip,
+        optimizer=config.optimizer,
+        dtype="float32",
+        on_nan="stop",
+        seed=config.seed,
+        progress=progress,
+    )
 
 
 def clipping_run(
     dataset: CharDataset,
     config: ClippingConfig,
-    label: str | None = None,
     progress: bool | None = None,
     device: torch.device | str | None = None,
 ) -> pd.DataFrame:
     """Train one model; stop early if the loss becomes NaN/inf.
 
-    Inputs: ``dataset`` (its tokenizer sets V); ``config``; ``label`` names the progress bar;
-    ``progress`` None: a bar except in the static-book build. On a CPU the run uses one thread
+    Inputs: ``dataset`` (its tokenizer sets V); ``config``; ``progress`` None: a bar except in
+    the static-book build. On a CPU the run uses one thread
     (:mod:`seqlab.experiments.cpu_threads`: faster for a model this small).
-    Outputs: one row per step: iter, loss (NaN on the step that diverged), grad_norm (before
-    clipping; inf/NaN once it overflows), clipped (bool), and the config's fields.
+    Outputs: :func:`seqlab.train.train`'s history, one row per step: iter, loss (NaN on the
+    step that diverged, which is the last), grad_norm (before clipping), clipped (bool), ...,
+    and the config's fields as columns.
     The batches depend only on ``config.seed``, so every run sees the same text.
     """
-    check_positive(config.max_iters, "max_iters")
+    check_choice(config.optimizer, OPTIMIZERS, "optimizer")
     device = torch.device(device or "cpu")
     model = make_model(dataset.tokenizer.vocab_size, config).to(device)
-    optimizer = _optimizer(model, config)
-    max_norm = config.grad_clip if config.grad_clip is not None else math.inf
     g = torch.Generator().manual_seed(config.seed)
-    rows: list[dict[str, Any]] = []
+
+    def get_batch(it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return dataset.batch("train", config.batch_size, config.block_size, g, device)  # (B, T)
+
     progress = show_progress() if progress is None else progress
-    bar = tqdm(range(config.max_iters), desc=label or "train", disable=not progress)
     with cpu_threads(1, device):
-        for step in bar:
-            x, y = dataset.batch("train", config.batch_size, config.block_size, g, device)
-            _, loss = model(x, y)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):  # diverged: record it and stop
-                rows.append({"iter": step, "loss": math.nan, "grad_norm": math.nan})
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
-            optimizer.step()
-            rows.append({"iter": step, "loss": loss_value, "grad_norm": norm})
-            bar.set_postfix(loss=f"{loss_value:.3f}", grad_norm=f"{norm:.3g}", refresh=False)
-    bar.close()
-    history = pd.DataFrame(rows)
-    history["clipped"] = history["grad_norm"] > max_norm  # NaN compares False
+        history = train(model, get_batch, train_config(config, progress), device)
     for key, value in asdict(config).items():
         history[key] = value
     return history
@@ -161,7 +156,7 @@ def clipping_experiment(
     """
     histories = []
     for label, changes in runs.items():
-        h = clipping_run(dataset, replace(base, **changes), label, progress, device)
+        h = clipping_run(dataset, replace(base, **changes), progress, device)
         histories.append(h.assign(run=label))
     return pd.concat(histories, ignore_index=True)
 
@@ -172,7 +167,7 @@ def summarize(history: pd.DataFrame, last: int = 20) -> pd.DataFrame:
     steps clipped."""
     rows = []
     for run, h in history.groupby("run", sort=False):
-        finite = h[h["loss"].map(math.isfinite)]
+        finite = h[h["loss"].map(math.isfinite) & h["grad_norm"].map(math.isfinite)]
         rows.append(
             {
                 "run": run,

@@ -7,26 +7,30 @@ Parameters (:func:`count_params`)
     ``n_params`` counts every distinct parameter tensor once (a tied head shares the token
     table). ``non_embedding=True`` leaves out the look-up tables, i.e. ``nn.Embedding`` and
     learned position tables, and with them a head tied to the token table: the N of Kaplan et
-    al. (2020, section 2.1), "excluding all vocabulary and positional embeddings".
+    al. (2020), "excluding all vocabulary and positional embeddings". (nanoGPT's
+    ``get_num_params`` drops only the position table; ``count_params`` is the one count here.)
 
 FLOPs (:func:`flops_per_token`); a multiply-add counts as 2 FLOPs
     forward  = 2 N_mm + 4 T sum_attn C
-    training = 3 x forward  (backward = 2 x forward: the gradient of each matmul with respect to
-               its input and to its weight, each as large as the forward product)
+    training = 3 x forward = 6 N_mm + 12 T sum_attn C   (the default; for a GPT: 6 N_mm + 12 L T C)
+    (backward = 2 x forward: the gradient of each matmul with respect to its input and to its
+    weight, each as large as the forward product)
 
     N_mm (:func:`matmul_params`) is the number of weights that take part in a matrix product
     once per token: every parameter with >= 2 dims, *except* look-up tables (``nn.Embedding``,
     learned positions) and the LSTM's elementwise peepholes, but *including* the output head
     (``lm_head``), which is a (C, V) matmul even when it is tied to the token table. Biases,
     LayerNorm, activations, softmax and the embedding look-up are left out (element-wise work,
-    O(C) per token against O(C^2)).
+    O(C) per token against O(C^2)). For a GPT, N_mm = 12 L C^2 + V C.
 
     The attention term: for each attention layer of width C attending over T keys, a token's
     query meets T keys in q k^T (2 T C FLOPs) and its weights mix T values (2 T C): 4 T C. The
-    causal mask's zeros are counted (a kernel computes them), as in PaLM (Chowdhery et al. 2022,
-    appendix B: training 6N + 12 L H Q T with H Q = C). Kaplan et al. (2020, Table 1) give
-    C_forward ~ 2N + 2 n_layer n_ctx d_attn: their N leaves out the embedding matrices and their
-    total the de-embedding (2 C V), and their context term counts q k^T only.
+    causal mask's zeros are counted (the kernels compute them), as in PaLM (Chowdhery et al.
+    2022, appendix B: 6N + 12 L H Q T training FLOPs per token, H Q = C), which nanoGPT's
+    ``estimate_mfu`` follows. Kaplan et al. (2020, Table 1) give C_forward = 2N + 2 n_layer n_ctx
+    d_attn: their N leaves out the embedding matrices and their total the de-embedding row
+    (2 C V FLOPs), and their context term is what q k^T alone costs at 2 FLOPs per multiply-add
+    (weights . v costs as much again). So ours = Kaplan's C_forward + 2 V C + 2 L T C.
 
     A recurrent layer has no context term: per token and layer it multiplies W_ih (G H x C_in)
     and W_hh (G H x H), 2 G H (C_in + H) FLOPs, so recurrent LMs follow the same rule.

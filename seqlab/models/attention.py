@@ -33,6 +33,7 @@ from seqlab.checks import (
     check_nonempty_time,
     check_positive_int,
     check_rank,
+    check_sequence,
     check_size,
 )
 
@@ -113,6 +114,8 @@ class _AlignmentAttention(nn.Module):
         check_nonempty_time(keys, "keys")
         values = keys if values is None else values
         check_rank(values, 3, "values", "(B, Tk, Hv)")
+        for name, t in (("query", query), ("keys", keys), ("values", values)):
+            check_float_input(t, name)
         check_size(values, 1, keys.shape[1], "values", "(B, Tk, Hv)")
         single = query.dim() == 2
         q = query[:, None, :] if single else query  # (B, Tq, Hq)
@@ -139,6 +142,9 @@ class AdditiveAttention(_AlignmentAttention):
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int):
         super().__init__()
+        query_size = check_positive_int(query_size, "query_size")
+        key_size = check_positive_int(key_size, "key_size")
+        hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.W_q = nn.Linear(query_size, hidden_size, bias=False)
         self.W_k = nn.Linear(key_size, hidden_size, bias=True)
         self.v = nn.Linear(hidden_size, 1, bias=False)
@@ -159,7 +165,7 @@ class DotAttention(_AlignmentAttention):
 
     def __init__(self, scaled: bool = False):
         super().__init__()
-        self.scaled = scaled
+        self.scaled = check_bool(scaled, "scaled")
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         if query.shape[-1] != keys.shape[-1]:
@@ -176,6 +182,8 @@ class GeneralAttention(_AlignmentAttention):
 
     def __init__(self, query_size: int, key_size: int):
         super().__init__()
+        query_size = check_positive_int(query_size, "query_size")
+        key_size = check_positive_int(key_size, "key_size")
         self.W = nn.Linear(key_size, query_size, bias=False)  # W k: (Hk) -> (Hq)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -216,6 +224,7 @@ def scaled_dot_product_attention(
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_rank(t, 4, name, "(B, nh, T, hs)")
+        check_float_input(t, name)
     check_nonempty_time(k, "k", dim=2)
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
@@ -318,10 +327,7 @@ class MultiHeadAttention(nn.Module):
         Outputs: out (B, Tq, C); weights (B, nh, Tq, Tk) or None.
         """
         C, nh = self.embed_dim, self.num_heads
-        check_rank(x_q, 3, "x_q", f"(B, Tq, C={C})")
-        check_size(x_q, 2, C, "x_q", f"(B, Tq, C={C})")
-        check_float_input(x_q, "x_q")
-        check_nonempty_time(x_q, "x_q")
+        check_sequence(x_q, C, "x_q", "B, Tq, C")
         B, Tq, _ = x_q.shape
         if x_kv is None:
             q, k, v = self.qkv(x_q).split(C, dim=2)  # 3 x (B, Tq, C)

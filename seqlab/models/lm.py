@@ -31,6 +31,7 @@ from torch import nn
 from seqlab.checks import (
     check_choice,
     check_dropout,
+    check_nonempty_time,
     check_positive_int,
     check_rank,
     check_targets,
@@ -117,6 +118,8 @@ class RecurrentLM(nn.Module):
 
     def __init__(self, config: RecurrentLMConfig) -> None:
         super().__init__()
+        if not isinstance(config, RecurrentLMConfig):
+            raise TypeError(f"expected a RecurrentLMConfig, got {type(config).__name__}")
         self.config = c = config
         self.embedding = nn.Embedding(c.vocab_size, c.n_embd)  # token -> vector, (V, E)
         self.drop = nn.Dropout(c.dropout)
@@ -217,6 +220,7 @@ def generate(
         check_token_ids(idx, vocab_size, "idx")
     else:
         check_rank(idx, 2, "idx", "(B, T)")
+        check_nonempty_time(idx, "idx")
     if (
         isinstance(max_new_tokens, bool)
         or not isinstance(max_new_tokens, numbers.Integral)

@@ -28,11 +28,8 @@ from torch import nn
 from seqlab.checks import (
     check_bool,
     check_dropout,
-    check_float_input,
-    check_nonempty_time,
     check_positive_int,
-    check_rank,
-    check_size,
+    check_sequence,
 )
 
 
@@ -186,10 +183,7 @@ class RecurrentLayer(nn.Module):
     # --- inputs, states and their checks ----------------------------------------------------
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_rank(x, 3, "x", "(B, T, C)")
-        check_size(x, 2, self.input_size, "x", f"(B, T, C={self.input_size})")
-        check_float_input(x, "x")
-        check_nonempty_time(x, "x")
+        check_sequence(x, self.input_size)
 
     def _pack_state(self, states: tuple[torch.Tensor, ...]) -> Any:
         """Internal tuple -> the public form: ``h`` alone, or ``(h, c)`` for the LSTM."""

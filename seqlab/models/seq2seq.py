@@ -84,6 +84,8 @@ class RNNSeq2Seq(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
+        if not isinstance(config, Seq2SeqConfig):
+            raise TypeError(f"expected a Seq2SeqConfig, got {type(config).__name__}")
         self.config = c = config
         rnn = nn.GRU if c.cell == "gru" else nn.LSTM
         drop_between = c.dropout if c.n_layer > 1 else 0.0

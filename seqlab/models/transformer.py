@@ -33,6 +33,7 @@ from seqlab.checks import (
     check_dropout,
     check_pad_id,
     check_positive_int,
+    check_sequence,
     check_targets,
     check_token_ids,
 )
@@ -47,6 +48,12 @@ ACTIVATIONS = ("gelu", "relu")
 # ----------------------------------------------------------------------------- positions
 
 
+def _check_length(T: int, block_size: int | None = None) -> None:
+    if isinstance(T, bool) or not isinstance(T, int) or T < 0 or T > (block_size or T):
+        limit = "" if block_size is None else f" and <= block_size={block_size}"
+        raise ValueError(f"sequence length T must be an int >= 0{limit}, got T={T!r}")
+
+
 def sinusoidal_positional_encoding(
     T: int, d_model: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None
 ) -> torch.Tensor:
@@ -56,8 +63,7 @@ def sinusoidal_positional_encoding(
     (its cosine partner would be column C). Computed in float64, then cast to ``dtype``.
     Raises ``ValueError`` for T < 0 or C < 1 (or a non-int).
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"T must be an int >= 0, got {T!r}")
+    _check_length(T)
     C = check_positive_int(d_model, "d_model")
     pos = torch.arange(T, dtype=torch.float64)[:, None]  # (T, 1)
     two_i = torch.arange(0, C, 2, dtype=torch.float64)  # (ceil(C/2),) the values 2i
@@ -66,13 +72,6 @@ def sinusoidal_positional_encoding(
     pe[:, 0::2] = torch.sin(angle)  # even columns 2i
     pe[:, 1::2] = torch.cos(angle[:, : C // 2])  # odd columns 2i+1
     return pe.to(dtype=dtype, device=device)
-
-
-def _check_length(T: int, block_size: int) -> None:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"T must be an int >= 0, got {T!r}")
-    if T > block_size:
-        raise ValueError(f"sequence length T={T} exceeds block_size={block_size}")
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -136,12 +135,14 @@ class FeedForward(nn.Module):
         dropout = check_dropout(dropout)
         check_bool(bias, "bias")
         check_choice(activation, ACTIVATIONS, "activation")
+        self.d_model = d_model
         self.fc = nn.Linear(d_model, dim_feedforward, bias=bias)
         self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
         self.proj = nn.Linear(dim_feedforward, d_model, bias=bias)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x, self.d_model)
         return self.drop(self.proj(self.act(self.fc(x))))  # (B, T, C)
 
 
@@ -199,6 +200,7 @@ class TransformerBlock(nn.Module):
         need_weights: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """As ``forward``; also returns the self- and cross-attention weights (B, nh, T, T|S)."""
+        check_sequence(x, self.attn.embed_dim)
         if (memory is None) != (self.cross_attn is None):
             raise ValueError(
                 "pass memory (B, S, C) exactly when the block was built with cross=True"
