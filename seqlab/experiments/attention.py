@@ -388,6 +388,11 @@ def alignment(model: RNNSeq2Seq, text: str, src_vocab, tgt_vocab, max_len: int =
     text the model cannot read (empty, or a character outside its vocabulary),
     ``{"ok": False, "message": one line}`` -- never an exception.
     """
+    with cpu_threads(1):  # one token at a time through a GRU: 1 thread (cpu_threads module)
+        return _alignment(model, text, src_vocab, tgt_vocab, max_len)
+
+
+def _alignment(model: RNNSeq2Seq, text: str, src_vocab, tgt_vocab, max_len: int) -> dict:
     text = text.strip()
     if not text:
         return {"ok": False, "message": "Type some text to translate."}
@@ -460,6 +465,11 @@ def attribution(config: AttributionConfig, device: torch.device, progress: bool)
     ``maps`` ``{kind: [(source, output, weights (U, S), influence (U, S-1)), ...]}``.
     """
     result = bottleneck(config.bottleneck, device=device)
+    with cpu_threads(1):
+        return _attribution(config, result)
+
+
+def _attribution(config: AttributionConfig, result) -> dict:
     test = result["test"]
     rows, maps = [], {}
     for kind in config.kinds:
