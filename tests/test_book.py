@@ -222,41 +222,39 @@ _STATE_JS = """(i) => {
 }"""
 
 
-def test_attention_heatmaps_draw_and_their_dropdown_changes_them(html_dir, server, browser):
-    """Chapter 4: the alignment heatmaps drew, the math typeset, and choosing another entry in
-    the heatmap's dropdown (input, attention kind) changes what is drawn."""
+def test_attention_heatmaps_draw_and_their_controls_change_them(html_dir, server, browser):
+    """Chapter 4: the alignment heatmaps drew, the math typeset, and a reader's clicks on the
+    heatmap's dropdown (input, attention kind) and then on its slider (training step) change
+    what is drawn, without a JavaScript error."""
     page, log = open_page(browser, f"{server}/book/04_attention.html")
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1, "no heatmap drew"
     assert page.locator("mjx-container").count() >= 10, "the chapter's math did not typeset"
-    n = page.evaluate(_MENU_COUNT_JS)
-    assert n >= 1, "no heatmap figure with a dropdown"
-    before = page.evaluate(_HEATMAP_STATE_JS)
-    page.evaluate(_PICK_LAST_BUTTON_JS)
+    i = page.evaluate(_MENU_INDEX_JS)
+    assert i >= 0, "no heatmap figure with a dropdown"
+    gd = page.locator(".js-plotly-plot").nth(i)
+    gd.scroll_into_view_if_needed()
+    before = page.evaluate(_HEATMAP_STATE_JS, i)
+    gd.locator(".updatemenu-header-group").click()
     page.wait_for_timeout(300)
-    after = page.evaluate(_HEATMAP_STATE_JS)
-    assert after != before, "choosing another dropdown entry did not change the heatmap"
+    gd.locator(".updatemenu-dropdown-button").nth(1).click()  # the second entry
+    page.wait_for_timeout(300)
+    picked = page.evaluate(_HEATMAP_STATE_JS, i)
+    assert picked != before, "choosing another dropdown entry did not change the heatmap"
+    box = gd.locator(".slider-rail-rect").bounding_box()
+    page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # the first training step
+    page.wait_for_timeout(300)
+    moved = page.evaluate(_HEATMAP_STATE_JS, i)
+    assert moved != picked, "moving the training-step slider did not change the heatmap"
     assert not unexpected_errors(log), unexpected_errors(log)
     page.close()
 
 
-_MENU_COUNT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
-  .filter(gd => (gd.layout.updatemenus || []).length
-          && gd.data.some(t => t.type === 'heatmap')).length"""
+_MENU_INDEX_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .findIndex(gd => (gd.layout.updatemenus || []).length
+                   && gd.data.some(t => t.type === 'heatmap'))"""
 
-# The visible heatmap traces (their z) of the first heatmap figure with a dropdown.
-_HEATMAP_STATE_JS = """() => {
-  const gd = [...document.querySelectorAll('.js-plotly-plot')]
-    .filter(g => (g.layout.updatemenus || []).length
-            && g.data.some(t => t.type === 'heatmap'))[0];
+# The visible traces (their z) of the i-th figure on the page.
+_HEATMAP_STATE_JS = """(i) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[i];
   return JSON.stringify(gd.data.filter(t => t.visible !== false).map(t => t.z));
-}"""
-
-# Apply the last dropdown entry the way a click does (Plotly.update with the button's args).
-_PICK_LAST_BUTTON_JS = """() => {
-  const gd = [...document.querySelectorAll('.js-plotly-plot')]
-    .filter(g => (g.layout.updatemenus || []).length
-            && g.data.some(t => t.type === 'heatmap'))[0];
-  const buttons = gd.layout.updatemenus[0].buttons;
-  const b = buttons[buttons.length - 1];
-  return Plotly.update(gd, b.args[0], b.args[1]);
 }"""
