@@ -172,6 +172,7 @@ def test_chapter_pages_render_offline(html_dir, server, browser):
             problems.append(f"{rel}: {n_math} math elements, none typeset by MathJax")
         if re.search(r"\\\(|\\\[|\$\$", page.locator("article").inner_text()):
             problems.append(f"{rel}: raw TeX delimiters visible in the text")
+        problems += [f"{rel}: {p}" for p in page.evaluate(_LAYOUT_JS)]
         body = page.content()
         if "Loading widget" in body or "application/vnd.jupyter.widget-view+json" in body:
             problems.append(f"{rel}: a widget view reached the static book")
@@ -212,6 +213,37 @@ def test_sliders_change_the_plot(html_dir, server, browser):
         page.close()
     if moved == 0:
         pytest.skip("no chapter has a slider figure yet")
+
+
+# What a reader would see as broken, found in the rendered page (a list of messages):
+# - math MathJax could not typeset: an error node, or a TeX command left as text in the
+#   assistive MathML it keeps (e.g. <mtext>\texttt{...}</mtext>);
+# - a table row whose cells (colspans counted) differ from the header's (a '|' inside math
+#   splits a Markdown table cell);
+# - code or output wider than the column (a horizontal scrollbar at 1280 px).
+_LAYOUT_JS = r"""() => {
+  const out = [];
+  const article = document.querySelector('article') || document.body;
+  for (const e of article.querySelectorAll('mjx-merror, mjx-container [data-mjx-error]'))
+    out.push('math error: ' + (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 80));
+  for (const t of article.querySelectorAll('mjx-assistive-mml mtext'))
+    if (/\\[a-zA-Z]+/.test(t.textContent)) out.push('untypeset TeX: ' + t.textContent.slice(0, 80));
+  const width = r => [...r.cells].reduce((n, c) => n + (c.colSpan || 1), 0);
+  for (const table of article.querySelectorAll('table')) {
+    const rows = [...table.rows];
+    if (!rows.length) continue;
+    const n = width(rows[0]);
+    rows.forEach((r, i) => { if (width(r) !== n) out.push(
+      `table row ${i} has ${width(r)} cells, header ${n}: ` + r.innerText.slice(0, 60)); });
+  }
+  for (const pre of article.querySelectorAll('pre')) {
+    if (pre.closest('.js-plotly-plot')) continue;
+    if (pre.scrollWidth > pre.clientWidth + 2) out.push(
+      `wider than the column (${pre.scrollWidth} > ${pre.clientWidth} px): ` +
+      (pre.innerText.split('\n').find(l => l.length > 80) || '').slice(0, 60));
+  }
+  return out;
+}"""
 
 
 # The visible traces and their data of the i-th figure with a slider.

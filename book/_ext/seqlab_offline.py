@@ -3,6 +3,9 @@
 Chapters emit Plotly figures as HTML fragments without plotly.js (``seqlab.notebook``);
 this extension copies ``plotly.min.js`` from the installed ``plotly`` package into the
 built book's ``_static`` and loads it on every page. No CDN is contacted.
+
+It also adds ``seqlab.css``: printed output wraps at the column instead of scrolling sideways
+(code cells keep their lines: the notebooks are formatted to fit the column).
 """
 
 from __future__ import annotations
@@ -11,6 +14,11 @@ import shutil
 from pathlib import Path
 
 PLOTLY_JS = "plotly.min.js"
+CSS_FILE = "seqlab.css"
+CSS = """\
+/* seqlab: printed output (stream text, tracebacks) wraps at the column width */
+div.cell_output pre, div.output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+"""
 
 
 def _plotly_js_source() -> Path:
@@ -18,7 +26,9 @@ def _plotly_js_source() -> Path:
 
     path = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
     if not path.is_file():
-        raise FileNotFoundError(f"{PLOTLY_JS} not found in the plotly package at {path}")
+        raise FileNotFoundError(
+            f"{PLOTLY_JS} not found in the plotly package at {path}"
+        )
     return path
 
 
@@ -28,11 +38,13 @@ def _copy_plotly_js(app, exc) -> None:
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy2(_plotly_js_source(), static / PLOTLY_JS)
+    (static / CSS_FILE).write_text(CSS, encoding="utf-8")
 
 
 def setup(app):
     _plotly_js_source()  # fail early, with the path, if plotly is missing
     # Loaded synchronously in <head>, before the inline scripts that call Plotly.newPlot.
     app.add_js_file(PLOTLY_JS, priority=100)
+    app.add_css_file(CSS_FILE)
     app.connect("build-finished", _copy_plotly_js)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
