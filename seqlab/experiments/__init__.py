@@ -12,7 +12,8 @@ Topics: ``char_lm`` (char-level language models on Shakespeare), ``sampling`` (t
 ``context_window`` (effective context by gradient saliency), ``gradient_flow`` (vanishing and
 exploding gradients by cell), ``clipping`` (exploding gradients in training), ``unit_probes``
 (what single LSTM units track), ``memory_tasks`` (copy, adding and reversal against the delay),
-``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time);
+``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time),
+``attention`` (the context bottleneck, why sqrt(d_k), alignments and attribution);
 ``cpu_threads`` (one CPU thread for small models).
 """
 
