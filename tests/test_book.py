@@ -273,7 +273,7 @@ def test_attention_heatmaps_draw_and_their_controls_change_them(html_dir, server
     picked = page.evaluate(_HEATMAP_STATE_JS, i)
     assert picked != before, "choosing another dropdown entry did not change the heatmap"
     box = gd.locator(".slider-rail-rect").bounding_box()
-    page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # the first training step
+    page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)  # last step
     page.wait_for_timeout(300)
     moved = page.evaluate(_HEATMAP_STATE_JS, i)
     assert moved != picked, "moving the training-step slider did not change the heatmap"

@@ -257,7 +257,7 @@ def checkpoint_interactive(result, examples: Sequence[str], kinds: Sequence[str]
         compute,
         {"example": list(examples), "kind": list(kinds), "checkpoint": steps},
         slider="checkpoint",
-        defaults={"checkpoint": steps[-1]},
+        defaults={"checkpoint": steps[0]},  # opens untrained: slide to watch it form
         labels={"example": "input", "kind": "attention", "checkpoint": "training step"},
     )
 
