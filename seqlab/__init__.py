@@ -1,9 +1,14 @@
 """seqlab: the helper package of the book "From RNNs to Transformers".
 
-Layers, each importing only from the ones before it::
+Layers, each importing only from itself and the ones before it (``tests/test_layers.py``)::
 
-    device, checks  ->  data  ->  models  ->  train  ->  bench  ->  experiments  ->  viz  ->  figures
-                                                                                      (chapters import all)
+    device, checks, metrics -> data -> models, gradients -> train -> bench -> experiments -> viz
+                                                                      -> figures, notebook
+                                                                         (chapters import all)
+
+An experiment is one function in ``seqlab/experiments/<topic>.py`` that returns a cached
+``Result``; its sizes come from the chapter's row of ``seqlab/experiments/profiles.py``; viz
+only draws what experiments return.
 
 Chapters import what they need from the submodules: ``seqlab.device``, ``seqlab.data``,
 ``seqlab.models``, ``seqlab.train``, ``seqlab.bench``, ``seqlab.experiments``, ``seqlab.viz``.
@@ -60,11 +65,10 @@ name                      quantity
 ========================  ======================================================================
 """
 
-from seqlab.device import by_profile, get_device, get_profile, provenance, seed_everything
+from seqlab.device import get_device, get_profile, provenance, seed_everything
 
 __version__ = "0.2.0"
 __all__ = [
-    "by_profile",
     "get_device",
     "get_profile",
     "provenance",

@@ -6,7 +6,8 @@ The profile (``SEQLAB_PROFILE``) sizes every experiment in the book:
 - ``standard``: the default on a CPU; each chapter in a few minutes on a 2-core laptop.
 - ``full``: the default on a GPU; publication-quality runs.
 
-Chapters never branch on "am I in CI"; they ask :func:`by_profile` for a size.
+Chapters never branch on "am I in CI": every size they run at stands in the size table of
+:mod:`seqlab.experiments.profiles`, one row per experiment with a value per profile.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +31,6 @@ CACHE_ENV = "SEQLAB_CACHE_DIR"
 BOOK_ENV = "SEQLAB_BOOK_BUILD"
 THREADS_ENV = "SEQLAB_CPU_THREADS"
 WORK_KINDS: tuple[str, ...] = ("recurrent", "parallel")
-
-T = TypeVar("T")
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -73,23 +72,18 @@ def get_profile() -> str:
     return name
 
 
-def by_profile(*, smoke: T, standard: T, full: T | None = None) -> T:
-    """Pick a size for the current profile: ``steps = by_profile(smoke=20, standard=2000)``.
-
-    ``full`` falls back to ``standard`` when not given.
-    """
-    profile = get_profile()
-    if profile == "smoke":
-        return smoke
-    if profile == "full" and full is not None:
-        return full
-    return standard
-
-
 def in_book_build() -> bool:
     """True while Jupyter Book executes the notebooks for the static HTML book
     (``SEQLAB_BOOK_BUILD=1``, set by ``make book`` / ``make test``)."""
     return os.environ.get(BOOK_ENV, "") not in ("", "0", "false", "False")
+
+
+def show_progress() -> bool:
+    """Whether training should draw a progress bar: yes, except while Jupyter Book executes the
+    notebook for the static HTML book (there the bar would be saved at its first state, 0 %)
+    and where ``TQDM_DISABLE`` is set (``make figures``)."""
+    quiet = os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
+    return not (in_book_build() or quiet)
 
 
 def cache_dir(*parts: str) -> Path:
@@ -149,9 +143,12 @@ def cpu_threads_for(kind: str) -> int:
 
 
 @contextmanager
-def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> Iterator[None]:
-    """Use ``n`` intra-op CPU threads inside the block (``None``: leave torch's setting), e.g.
-    ``with cpu_threads(cpu_threads_for("recurrent"), device): ...``.
+def cpu_threads(
+    n: int | str | None = "recurrent", device: torch.device | str | None = None
+) -> Iterator[None]:
+    """Use ``n`` intra-op CPU threads inside the block: an int, a kind of work ("recurrent",
+    "parallel": :func:`cpu_threads_for` decides), or ``None`` (leave torch's setting), e.g.
+    ``with cpu_threads("recurrent", device): ...``.
 
     Does nothing when ``device`` is not a CPU. Restores the previous number on exit, so nothing
     outside the block changes. Raises ``ValueError`` for ``n`` < 1.
@@ -160,6 +157,8 @@ def cpu_threads(n: int | None = 1, device: torch.device | str | None = None) -> 
     if n is None or not on_cpu:
         yield
         return
+    if isinstance(n, str):
+        n = cpu_threads_for(n)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int or None, got {n!r}")
     before = torch.get_num_threads()

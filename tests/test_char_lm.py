@@ -1,20 +1,33 @@
-"""Char-level LM comparisons: one run, several cells, samples, and the profile setups."""
+"""The char-LM experiment: one run, several cells at equal budgets, the cached result and its
+trained models, the reference losses, and the figures drawn from it."""
 
 from __future__ import annotations
 
+import math
+import time
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from seqlab.data.corpus import CharDataset
+from seqlab.experiments import char_lm as char_lm_module
 from seqlab.experiments.char_lm import (
-    CharLMSetup,
-    compare_char_lms,
-    comparison_setup,
-    equal_steps_setup,
-    sample_text,
+    CharLMConfig,
+    char_lm,
+    hidden_sizes,
+    reference_losses,
+    shakespeare,
+    summarize,
     train_char_lm,
+    unigram_entropy,
 )
+from seqlab.experiments.sampling import sample
+from seqlab.viz.char_lm import loss_curve_figure, loss_curves_figure
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 30
+TINY = dict(n_embd=8, batch_size=4, block_size=16, max_iters=6, eval_interval=3, eval_iters=1,
+            warmup_iters=1)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -22,49 +35,91 @@ def data():
     return CharDataset(TEXT, val_frac=0.2)
 
 
-def _setup(**kw):
-    base = dict(n_embd=8, batch_size=4, block_size=16, max_iters=6, eval_interval=3, eval_iters=1,
-                warmup_iters=1, progress=False)  # fmt: skip
-    return CharLMSetup(**{**base, **kw})
+def _config(**kw) -> CharLMConfig:
+    return CharLMConfig(**{**TINY, **kw})
 
 
 def test_train_char_lm_history(data):
-    model, history = train_char_lm(data, "gru", 12, _setup())
+    model, history = train_char_lm(data, "gru", 12, _config())
     assert history["iter"].tolist()[0] == -1  # the evaluation before training
     evaluated = history.dropna(subset=["val_loss"])
     assert evaluated["iter"].tolist() == [-1, 2, 5]
-    assert (history["cell"] == "gru").all() and history["params"].iloc[0] > 0
+    assert (history["cell"] == "gru").all() and history["n_params"].iloc[0] > 0
     assert model.config.cell == "gru" and model.config.hidden_size == 12
 
 
 def test_same_seed_same_history(data):
-    _, a = train_char_lm(data, "lstm", 8, _setup())
-    _, b = train_char_lm(data, "lstm", 8, _setup())
+    _, a = train_char_lm(data, "lstm", 8, _config())
+    _, b = train_char_lm(data, "lstm", 8, _config())
     assert a["loss"].dropna().tolist() == b["loss"].dropna().tolist()
 
 
-def test_compare_char_lms_summary(data):
-    models, history, summary = compare_char_lms(data, {"rnn": 10, "lstm": 5}, _setup(max_iters=3))
-    assert set(models) == {"rnn", "lstm"} and list(summary.index) == ["rnn", "lstm"]
-    assert summary.loc["rnn", "steps"] == 3 and summary.loc["lstm", "hidden"] == 5
-    assert set(history["cell"]) == {"rnn", "lstm"}
-
-
 def test_time_budget_stops_early(data):
-    _, history = train_char_lm(data, "rnn", 8, _setup(max_iters=10_000, time_budget_s=0.3))
+    _, history = train_char_lm(data, "rnn", 8, _config(max_iters=10_000, time_budget_s=0.3))
     assert history["iter"].max() < 9_999
 
 
-def test_sample_text_is_reproducible(data):
-    model, _ = train_char_lm(data, "lstm", 8, _setup(max_iters=2))
-    a = sample_text(model, data, prompt="RO", n_chars=20, seed=3)
-    assert a == sample_text(model, data, prompt="RO", n_chars=20, seed=3)
-    assert a.startswith("RO") and len(a) == 22
+def test_summary_has_one_row_per_cell(data):
+    histories = [
+        train_char_lm(data, c, h, _config(max_iters=3))[1] for c, h in (("rnn", 10), ("lstm", 5))
+    ]
+    summary = summarize(pd.concat(histories, ignore_index=True))
+    assert list(summary.index) == ["rnn", "lstm"]
+    assert summary.loc["rnn", "steps"] == 3 and summary.loc["lstm", "hidden_size"] == 5
 
 
-def test_setups_follow_the_profile(monkeypatch):
-    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
-    hidden, setup = comparison_setup()
-    assert hidden == 32 and setup.time_budget_s is not None
-    _, steps_setup = equal_steps_setup()
-    assert steps_setup.max_iters < setup.max_iters
+def test_equal_budgets_around_the_reference():
+    sizes = hidden_sizes(CharLMConfig(cells=("rnn", "gru", "lstm"), reference="lstm",
+                                      hidden_size=64, n_embd=16), vocab_size=50)  # fmt: skip
+    assert sizes["lstm"] == 64 and sizes["rnn"] > sizes["gru"] > sizes["lstm"]
+    assert hidden_sizes(CharLMConfig(cells=("rnn",), reference="rnn", hidden_size=7), 50) == {
+        "rnn": 7
+    }
+    with pytest.raises(ValueError, match="cell"):
+        CharLMConfig(cells=("transformer",))
+
+
+def test_the_experiment_trains_once_and_then_loads(monkeypatch):
+    """A second call with the same config does not train: train_char_lm is not called again."""
+    calls = []
+    real = char_lm_module.train_char_lm
+    monkeypatch.setattr(
+        char_lm_module, "train_char_lm", lambda *a, **k: calls.append(a[1]) or real(*a, **k)
+    )
+    config = CharLMConfig(cells=("rnn", "lstm"), reference="lstm", hidden_size=8, **TINY)
+    first = char_lm(config, device="cpu")
+    assert calls == ["rnn", "lstm"] and not first.cached
+    start = time.perf_counter()
+    second = char_lm(config, device="cpu")
+    assert calls == ["rnn", "lstm"] and second.cached and time.perf_counter() - start < 2.0
+    pd.testing.assert_frame_equal(second.summary, first.summary)
+    assert set(second.hidden_sizes) == {"rnn", "lstm"}
+    model = second.model("lstm")  # the trained weights, rebuilt
+    assert model.config.hidden_size == 8
+    tok = shakespeare().tokenizer
+    assert sample(model, tok, "RO", 10, 1.0, seed=3) == sample(
+        first.model("lstm"), tok, "RO", 10, 1.0, seed=3
+    )
+    char_lm(CharLMConfig(cells=("rnn",), hidden_size=8, **{**TINY, "max_iters": 3}), device="cpu")
+    assert calls[-1] == "rnn" and len(calls) == 3  # another config trains
+
+
+def test_unigram_entropy_and_reference_losses(data):
+    assert unigram_entropy("aabb") == pytest.approx(math.log(2))
+    assert unigram_entropy("aaaa") == pytest.approx(0.0)
+    ref = reference_losses(data)
+    assert ref["uniform"] == pytest.approx(math.log(data.tokenizer.vocab_size))
+    assert 0 < ref["unigram"] < ref["uniform"]
+
+
+def test_loss_figures():
+    history = pd.DataFrame(
+        {"iter": [-1, 0, 1, 2], "time_s": [0, 0.5, 1.0, 1.5], "loss": [np.nan, 4.0, 3.0, 2.5],
+         "val_loss": [4.3, np.nan, np.nan, 2.6], "cell": "lstm", "n_params": 100}
+    )  # fmt: skip
+    fig = loss_curve_figure(history, references={"uniform": 4.33})
+    assert [t.name for t in fig.data] == ["training batch", "validation"]
+    assert list(fig.data[1].x) == [0, 2]  # the evaluation before training is drawn at step 0
+    assert len(fig.layout.shapes) == 1
+    fig = loss_curves_figure(history)
+    assert list(fig.data[0].y) == [4.3, 2.6] and "100 params" in fig.data[0].name

@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from seqlab.data.corpus import CharDataset
-from seqlab.experiments import clipping
+from seqlab.experiments import clipping as clipping_module
 from seqlab.experiments.clipping import (
+    RUNS,
     ClippingConfig,
+    ClippingStudyConfig,
+    clipping,
     clipping_experiment,
     clipping_run,
-    clipping_setup,
     make_model,
     set_spectral_radius,
     spectral_radius,
@@ -60,7 +62,7 @@ def test_unclipped_sgd_at_large_radius_stops_with_a_nan_row(dataset):
 
 
 def test_runs_train_through_the_one_loop():
-    source = inspect.getsource(clipping)
+    source = inspect.getsource(clipping_module)
     assert "train(" in source and ".backward(" not in source and ".step(" not in source
 
 
@@ -89,10 +91,14 @@ def test_experiment_is_reproducible_and_summarized(dataset):
         clipping_run(dataset, ClippingConfig(optimizer="lbfgs", **TINY), progress=False)
 
 
-def test_setup_follows_the_profile(monkeypatch):
+def test_the_chapter_runs_plain_and_clipped_sgd_and_adamw(monkeypatch):
     monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
-    smoke, runs = clipping_setup()
+    smoke = clipping.config("rnn.clipping")
     monkeypatch.setenv("SEQLAB_PROFILE", "standard")
-    standard, _ = clipping_setup()
-    assert smoke.max_iters < standard.max_iters and smoke.rho == standard.rho == 1.5
-    assert sorted(r["grad_clip"] is None for r in runs.values()) == [False, False, True, True]
+    standard = clipping.config("rnn.clipping")
+    assert smoke.base.max_iters < standard.base.max_iters and smoke.base.rho == 1.5
+    runs = standard.runs.values()
+    assert sorted(r["grad_clip"] is None for r in runs) == [False, False, True, True]
+    assert {r["optimizer"] for r in runs} == {"sgd", "adamw"}
+    result = clipping(ClippingStudyConfig(base=ClippingConfig(**TINY)), device="cpu")
+    assert list(result.summary.index) == list(RUNS) and set(result.history["run"]) == set(RUNS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 
 
 def test_sets_and_restores():

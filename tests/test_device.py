@@ -23,16 +23,6 @@ def test_unknown_profile_is_a_clear_error_listing_the_valid_ones(monkeypatch):
         dev.get_profile()
 
 
-def test_by_profile_picks_the_size_and_full_falls_back_to_standard(monkeypatch):
-    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
-    assert dev.by_profile(smoke=1, standard=2, full=3) == 1
-    monkeypatch.setenv("SEQLAB_PROFILE", "standard")
-    assert dev.by_profile(smoke=1, standard=2, full=3) == 2
-    monkeypatch.setenv("SEQLAB_PROFILE", "full")
-    assert dev.by_profile(smoke=1, standard=2, full=3) == 3
-    assert dev.by_profile(smoke=1, standard=2) == 2
-
-
 def test_get_device_prefers_what_exists_and_rejects_unknown_names():
     d = dev.get_device()
     assert d.type in {"cuda", "mps", "cpu"}
@@ -95,3 +85,5 @@ def test_cpu_threads_block_sets_and_restores():
         assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="positive int"), cpu_threads(0):
         pass
+    with cpu_threads("recurrent"):  # a kind of work: the rule decides (one thread)
+        assert torch.get_num_threads() == 1

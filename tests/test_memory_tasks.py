@@ -8,25 +8,26 @@ import pytest
 import torch
 
 from seqlab.data.tasks import ADDING_BASELINE_MSE
+from seqlab.experiments import memory_tasks
 from seqlab.experiments.memory_tasks import (
+    DelaySweepConfig,
     MemoryModel,
     MemoryTaskConfig,
+    ReversalConfig,
+    SeedStudyConfig,
     baseline,
     delay_sweep,
-    equal_budget_copy_setup,
     evaluate,
-    find_run,
-    forget_bias_setup,
     make_batch,
-    reversal_setup,
+    memory_run,
+    reversal,
     run_memory_task,
     seed_study,
-    sweep_setup,
 )
 
 
 def _config(**kw):
-    defaults = dict(T=4, hidden=8, max_iters=3, batch_size=8, eval_size=16, progress=False)
+    defaults = dict(T=4, hidden_size=8, max_iters=3, batch_size=8, eval_size=16)
     return MemoryTaskConfig(**{**defaults, **kw})
 
 
@@ -46,7 +47,7 @@ def test_model_output_shapes_and_loss(cell, task, out_shape):
 def test_bidirectional_and_peephole_options():
     config = _config(task="reversal", cell_options={"bidirectional": True})
     model = MemoryModel(config)
-    assert model.head.in_features == 2 * config.hidden
+    assert model.head.in_features == 2 * config.hidden_size
     scratch = _config(impl="scratch", cell_options={"peephole": True})
     assert any("weight_ch" in n for n, _ in MemoryModel(scratch).named_parameters())
 
@@ -83,14 +84,18 @@ def test_run_is_reproducible_and_reports():
     a = run_memory_task(_config(task="adding", cell="gru"))
     b = run_memory_task(_config(task="adding", cell="gru"))
     assert a["score"] == b["score"] and a["steps_done"] == 3
-    assert a["baseline"] == ADDING_BASELINE_MSE and a["params"] > 0
+    assert a["baseline"] == ADDING_BASELINE_MSE and a["n_params"] > 0
     assert len(a["history"]) == 3
 
 
-def test_delay_sweep_rows():
-    df = delay_sweep(_config(max_iters=2), {"rnn": 6, "lstm": 3}, [3, 5])
-    assert list(zip(df["T"], df["cell"], df["hidden"], strict=True)) == [
-        (3, "rnn", 6), (3, "lstm", 3), (5, "rnn", 6), (5, "lstm", 3)
+def test_delay_sweep_rows_at_equal_budgets():
+    config = DelaySweepConfig(task=_config(max_iters=2), cells=("rnn", "lstm"), delays=(3, 5))
+    result = delay_sweep(config, device="cpu")
+    sizes = result.hidden_sizes
+    assert sizes["lstm"] == 8 and sizes["rnn"] > sizes["lstm"]  # the RNN gets the LSTM's budget
+    df = result.runs
+    assert list(zip(df["T"], df["cell"], df["hidden_size"], strict=True)) == [
+        (3, "rnn", sizes["rnn"]), (3, "lstm", 8), (5, "rnn", sizes["rnn"]), (5, "lstm", 8)
     ]  # fmt: skip
     assert df["score"].between(0, 1).all()
 
@@ -104,24 +109,25 @@ def test_bad_config_is_named():
         MemoryTaskConfig(task="adding", T=1)
 
 
-def test_seed_study_reuses_runs_from_a_sweep():
-    base = _config(max_iters=2)
-    sweep = delay_sweep(base, ["lstm"], [base.T])
-    study = seed_study(base, "forget_bias", [0.0, 1.0], [0], reuse=sweep)
-    assert study["reused"].tolist() == [False, True]  # b_f = 1, seed 0 is the sweep's run
-    assert study.loc[1, "score"] == sweep.loc[0, "score"]
-    assert find_run(sweep, replace(base, seed=5)) is None
+def test_studies_share_runs_through_the_cache(monkeypatch):
+    trained = []
+    real = memory_tasks.run_memory_task
+    monkeypatch.setattr(memory_tasks, "run_memory_task",
+                        lambda config, *a: trained.append(config) or real(config, *a))  # fmt: skip
+    base = _config(max_iters=2, T=6)
+    sweep = delay_sweep(DelaySweepConfig(task=base, cells=("lstm",), delays=(6,)), device="cpu")
+    assert len(trained) == 1
+    study = seed_study(SeedStudyConfig(task=replace(base, cell="lstm"), vary="forget_bias",
+                                       values=(0.0, 1.0), seeds=(0,)), device="cpu")  # fmt: skip
+    assert len(trained) == 2  # b_f = 1, seed 0 is the sweep's run: loaded, not trained
+    assert study.runs["cached"].tolist() == [False, True]
+    assert study.runs.loc[1, "score"] == sweep.runs.loc[0, "score"]
+    again = memory_run(replace(base, cell="lstm"), device="cpu")
+    assert again.cached and len(trained) == 2
 
 
-def test_setups_follow_the_profile(monkeypatch):
-    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
-    copy, delays = sweep_setup("copy")
-    assert copy.task == "copy" and delays == sorted(delays)
-    adding, _ = sweep_setup("adding")
-    assert adding.task == "adding"
-    fb, seeds = forget_bias_setup(7)
-    assert fb.cell == "lstm" and fb.hidden == 7 and len(seeds) >= 2
-    assert reversal_setup().task == "reversal"
-    assert equal_budget_copy_setup()[0].task == "copy"
-    with pytest.raises(ValueError, match="task"):
-        sweep_setup("reversal")
+def test_reversal_runs_left_to_right_and_bidirectional():
+    result = reversal(ReversalConfig(task=_config(task="reversal", max_iters=2)), device="cpu")
+    uni, bi = result.runs["left-to-right"], result.runs["bidirectional"]
+    assert bi["n_params"] > uni["n_params"] and len(uni["per_position"]) == 4
+    assert result.chance == 1 / 8

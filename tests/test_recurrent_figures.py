@@ -1,4 +1,4 @@
-"""Figure builders and interactives of the LSTM and GRU chapters, headless."""
+"""Figures and interactives of the LSTM and GRU chapters (gates, memory, timing), headless."""
 
 from __future__ import annotations
 
@@ -6,18 +6,16 @@ import time
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 
-from seqlab.viz.cell_gradient_figures import (
-    CELL_CHOICES,
-    cell_gradient_figure,
-    cell_gradient_interactive,
-    cell_gradient_state,
-)
-from seqlab.viz.gate_figures import gate_interactive, text_grid, text_heatmap_figure
-from seqlab.viz.memory_figures import delay_figure, loss_curves_figure, position_figure
-from seqlab.viz.timing_figures import timing_figure, timing_interactive
+from seqlab.experiments import timing as timing_experiment
+from seqlab.experiments.param_budget import param_counts
+from seqlab.experiments.timing import TimingConfig, recurrent_timing
+from seqlab.viz import timing as timing_viz
+from seqlab.viz.memory_tasks import delay_figure, position_figure
+from seqlab.viz.param_budget import param_count_figure
+from seqlab.viz.timing import timing_figure, timing_interactive
+from seqlab.viz.unit_probes import gate_interactive, text_grid, text_heatmap_figure
 
 
 def test_text_grid_breaks_lines_and_wraps():
@@ -52,30 +50,6 @@ def test_gate_interactive_states_and_speed():
     assert "line position" in inter.make_figure(unit=4, field="c").layout.title.text
 
 
-@pytest.mark.parametrize("cell", list(CELL_CHOICES))
-def test_cell_gradient_state(cell):
-    s = cell_gradient_state(cell, rho=1.0, T=30, hidden=16)
-    assert s["measured"].shape == (30,) and s["measured"][0] == pytest.approx(1.0)
-    assert np.isfinite(s["factor"])
-    assert isinstance(cell_gradient_figure(s), go.Figure)
-
-
-def test_forget_bias_keeps_the_lstm_gradient():
-    weak = cell_gradient_state("LSTM, b_f = 0", rho=1.0, T=60, hidden=16)["at_T"]
-    strong = cell_gradient_state("LSTM, b_f = 3", rho=1.0, T=60, hidden=16)["at_T"]
-    assert strong > 100 * weak
-
-
-def test_cell_gradient_interactive_is_fast_and_static():
-    inter = cell_gradient_interactive(rhos=(0.9, 1.0), lengths=(20, 40), static_T=20, hidden=16)
-    start = time.perf_counter()
-    inter.make_figure(cell="GRU", rho=0.9, T=40)
-    assert time.perf_counter() - start < 0.1
-    assert len(inter.states()) == len(CELL_CHOICES) * 2
-    with pytest.raises(ValueError, match="unknown cell"):
-        cell_gradient_state("Transformer")
-
-
 def _sweep():
     return pd.DataFrame(
         {"T": [5, 5, 10, 10], "cell": ["rnn", "lstm"] * 2, "score": [1.0, 0.9, 0.2, 0.6],
@@ -90,37 +64,36 @@ def test_memory_figures():
     assert delay_figure(_sweep(), metric="MSE").layout.yaxis.type == "log"
     fig = position_figure({"a": [0.1, 0.9], "b": [0.5, 0.5]}, chance=0.1)
     assert len(fig.data) == 3
-    history = pd.DataFrame(
-        {"iter": [-1, 0, 1], "time_s": [0, 0.5, 1.0], "val_loss": [4.0, np.nan, 3.0],
-         "cell": "lstm", "params": 100}
-    )  # fmt: skip
-    fig = loss_curves_figure(history)
-    assert list(fig.data[0].y) == [4.0, 3.0] and "100 params" in fig.data[0].name
 
 
-def _timings(batch):
-    rows = []
-    for model in ("rnn", "lstm"):
-        for impl in ("fused", "scratch"):
-            for T in (8, 32):
-                rows.append({"model": model, "impl": impl, "seq_len": T, "status": "ok",
-                             "median_ms": T * batch * (2 if impl == "scratch" else 1), "iqr_ms": 0.1})  # fmt: skip
-    return pd.DataFrame(rows)
+def test_param_counts_and_figure():
+    counts = param_counts(32, hidden_sizes=(16, 64))
+    assert (counts["formula"] == counts["counted"]).all() and len(counts) == 6
+    assert dict(zip(counts["cell"], counts["G"], strict=True)) == {"rnn": 1, "gru": 3, "lstm": 4}
+    fig = param_count_figure(counts)
+    assert len(fig.data) == 6 and fig.layout.xaxis.type == "log"
 
 
-def test_timing_figure_and_interactive():
-    fig = timing_figure(_timings(1))
-    assert len(fig.data) == 4 and fig.layout.xaxis.type == "log"
+def test_timing_figure_and_interactive(monkeypatch):
+    config = TimingConfig(hidden_size=8, lengths={"4, 8": (4, 8), "4": (4,)}, batches=(1, 2, 3),
+                          static_batches=(1, 2), repeats=1)  # fmt: skip
+    result = recurrent_timing(config, device="cpu")
+    timings = result.timings
+    assert set(timings["batch_size"]) == {1, 2} and set(timings["seq_len"]) == {4, 8}
+    fig = timing_figure(timings[timings["batch_size"] == 1])
+    assert len(fig.data) == 6 and fig.layout.xaxis.type == "log"  # 3 cells x fused/scratch
+
     calls = []
 
-    def measure(lengths, batch, device):
-        calls.append((lengths, batch, device))
-        return _timings(batch)
+    def measure(lengths, batch_size, device, *args, **kwargs):
+        calls.append((tuple(lengths), batch_size, device))
+        return timings[timings["batch_size"] == 1]
 
-    inter = timing_interactive(
-        measure, {"8, 32": (8, 32)}, [1, 4, 16], ["cpu"], static_batches=[1, 4]
-    )
-    assert len(inter.states()) == 2 and calls == [((8, 32), 1, "cpu"), ((8, 32), 4, "cpu")]
-    inter.make_figure(batch=16)  # live: a batch size outside the static grid re-measures
-    assert calls[-1] == ((8, 32), 16, "cpu")
+    monkeypatch.setattr(timing_viz, "measure_timing", measure)
+    inter = timing_interactive(result, ["cpu"])
+    assert len(inter.states()) == 2 and calls == []  # the static states come from the result
+    inter.make_figure(batch_size=3)  # live: a batch size outside the static grid re-measures
+    inter.make_figure(batch_size=1, lengths_name="4")
+    assert calls == [((4, 8), 3, "cpu"), ((4,), 1, "cpu")]
     assert inter.static_figure().layout.sliders
+    assert timing_experiment.measure_timing is not measure  # only the viz module was patched

@@ -13,8 +13,9 @@ Topics: ``char_lm`` (char-level language models on Shakespeare), ``sampling`` (t
 exploding gradients by cell), ``clipping`` (exploding gradients in training), ``unit_probes``
 (what single LSTM units track), ``memory_tasks`` (copy, adding and reversal against the delay),
 ``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time),
-``attention`` (the context bottleneck, why sqrt(d_k), alignments and attribution);
-``cpu_threads`` (one CPU thread for small models).
+``attention`` (the context bottleneck, why sqrt(d_k), alignments and attribution),
+``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
+cache, ``profiles`` the size tables.
 """
 
 from seqlab.experiments.profiles import P, config_for

@@ -27,7 +27,7 @@ import torch
 
 from seqlab.checks import check_choice
 from seqlab.data.corpus import CharDataset, load_shakespeare
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
@@ -41,8 +41,8 @@ class CharLMConfig:
 
     ``max_iters`` caps a run; ``time_budget_s`` (if set) stops it on wall-clock time first.
     ``eval_iters`` batches of ``batch_size`` x ``block_size`` characters per evaluation.
-    ``cpu_threads``: torch threads while training on a CPU (one is faster for these small
-    models, :mod:`seqlab.experiments.cpu_threads`; None: keep torch's setting).
+    ``cpu_threads``: torch threads while training on a CPU: a count, or a kind of work for
+    :func:`seqlab.device.cpu_threads_for` ("recurrent": one thread); None: keep torch's setting.
     """
 
     cells: tuple[str, ...] = ("rnn",)
@@ -58,7 +58,7 @@ class CharLMConfig:
     eval_interval: int = 50
     eval_iters: int = 4
     seed: int = 0
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
 
     def __post_init__(self) -> None:
         for cell in (*self.cells, self.reference):

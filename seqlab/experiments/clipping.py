@@ -31,8 +31,8 @@ import torch
 
 from seqlab.checks import check_choice
 from seqlab.data.corpus import CharDataset
+from seqlab.device import cpu_threads, show_progress
 from seqlab.experiments.char_lm import shakespeare
-from seqlab.experiments.cpu_threads import cpu_threads, show_progress
 from seqlab.experiments.results import experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig
 from seqlab.train import OPTIMIZERS, TrainConfig, train
@@ -119,7 +119,7 @@ def clipping_run(
 
     Inputs: ``dataset`` (its tokenizer sets V); ``config``; ``progress`` None: a bar except in
     the static-book build. On a CPU the run uses one thread
-    (:mod:`seqlab.experiments.cpu_threads`: faster for a model this small).
+    (:func:`seqlab.device.cpu_threads_for`: faster for a model this small).
     Outputs: :func:`seqlab.train.train`'s history, one row per step: iter, loss (NaN on the
     step that diverged, which is the last), grad_norm (before clipping), clipped (bool), ...,
     and the config's fields as columns.
@@ -134,7 +134,7 @@ def clipping_run(
         return dataset.batch("train", config.batch_size, config.block_size, g, device)  # (B, T)
 
     progress = show_progress() if progress is None else progress
-    with cpu_threads(1, device):
+    with cpu_threads("recurrent", device):
         history = train(model, get_batch, train_config(config, progress), device)
     for key, value in asdict(config).items():
         history[key] = value

@@ -38,7 +38,7 @@ from seqlab.data.tasks import (
     copy_task,
     reversal_task,
 )
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import equal_budget_sizes, recurrent_param_count
 from seqlab.experiments.results import experiment
 from seqlab.models import init_forget_bias, make_recurrent
@@ -54,7 +54,7 @@ class MemoryTaskConfig:
     ``forget_bias`` sets b_if + b_hf of an LSTM at initialisation (None: torch's uniform init);
     ``cell_options`` go to ``make_recurrent`` (``bidirectional``, ``peephole``, ...);
     ``time_budget_s`` stops training early on wall-clock time (``max_iters`` is then an upper
-    bound); ``cpu_threads``: torch threads while training on a CPU (see :mod:`.cpu_threads`;
+    bound); ``cpu_threads``: torch threads while training on a CPU (see :func:`seqlab.device.cpu_threads_for`;
     None: keep torch's setting).
     """
 
@@ -73,7 +73,7 @@ class MemoryTaskConfig:
     cell_options: dict[str, Any] = field(default_factory=dict)
     eval_size: int = 1000
     seed: int = 0
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
 
     def __post_init__(self) -> None:
         check_choice(self.task, TASKS, "task")

@@ -25,7 +25,8 @@ moves it) is keyed by the config (as a dict), ``seqlab.__version__``, a hash of 
 files, the torch version and the device. ``joblib.Memory`` alone would hash only the decorated
 function's own code; the source hash covers everything it calls. So a result is computed once
 per machine, code and config, and never served stale: change any of the five and it is
-computed again. ``cache=False`` computes without reading or writing the cache.
+computed again. ``cache=False`` computes without reading or writing the cache. Results of
+older code stay behind unread; beyond :data:`CACHE_LIMIT` the least recently used are deleted.
 
 The source hash covers every module an experiment can run: all of seqlab except the layers
 above ``experiments`` (``viz/``, ``figures.py``, ``notebook.py``), which the import-graph test
@@ -52,11 +53,11 @@ import joblib
 import torch
 
 from seqlab import __version__
-from seqlab.device import cache_dir, device_name, get_device, provenance
-from seqlab.experiments.cpu_threads import show_progress
+from seqlab.device import cache_dir, device_name, get_device, provenance, show_progress
 from seqlab.experiments.profiles import config_for
 
 Compute = Callable[[Any, torch.device, bool], dict[str, Any]]
+CACHE_LIMIT = "2G"  # the least recently used results beyond this are deleted
 
 
 @dataclass
@@ -87,8 +88,9 @@ class SavedModel:
 class Result:
     """What an experiment measured (``values``), with what (``config``) and where (``provenance``).
 
-    ``result.name`` and ``result["name"]`` both read ``values["name"]``. ``cached`` says whether
-    this call loaded the result from the disk cache instead of computing it.
+    ``result.name`` and ``result["name"]`` both read ``values["name"]`` (a value named like one
+    of the fields below, or ``model``, only the second way). ``cached`` says whether this call
+    loaded the result from the disk cache instead of computing it.
     """
 
     experiment: str
@@ -120,7 +122,7 @@ class Result:
         source = "loaded from the results cache" if self.cached else "computed in this session"
         return (
             f"Measured {p['date']} on {p['device']} · torch {p['torch']} · profile {p['profile']}"
-            f"{commit} · {p['seconds']:.0f} s · {source}"
+            f"{commit} · took {p['seconds']:.1f} s · {source}"
         )
 
 
@@ -193,7 +195,8 @@ def experiment(default: str | None = None) -> Callable[[Compute], Callable[..., 
         def run_and_record(config_dict, key, config, device, progress) -> Result:
             start = time.perf_counter()
             values = compute(config, device, progress)
-            record = {**provenance(device), **key, "seconds": time.perf_counter() - start}
+            seconds = time.perf_counter() - start
+            record = {**key, **provenance(device), "seconds": seconds}  # device: its full name
             return Result(name, config, values, record)
 
         # joblib files a cached function under its module and name: one folder per experiment
@@ -229,6 +232,8 @@ def experiment(default: str | None = None) -> Callable[[Compute], Callable[..., 
             hit = cached.check_call_in_cache(*args)
             result = cached(*args)
             result.cached = hit
+            if not hit:  # results of old code are never read again: keep the newest
+                memory.reduce_size(bytes_limit=CACHE_LIMIT)
             return result
 
         run.__module__, run.__name__, run.__qualname__ = compute.__module__, name, name

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharTokenizer
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.models import generate
 
 
@@ -66,13 +66,13 @@ def sample(
     """``n_chars`` characters drawn at ``temperature`` after ``prompt`` (not included).
 
     One character per step: on a CPU this runs on one thread, which is fastest for such tiny
-    steps (:mod:`seqlab.experiments.cpu_threads`).
+    steps (:func:`seqlab.device.cpu_threads_for`).
     """
     _check_temperature(temperature)
     device = next(model.parameters()).device
     idx = tokenizer.encode(prompt)[None].to(device)  # (1, T0)
     g = torch.Generator(device=device).manual_seed(seed)
-    with cpu_threads(1, device):
+    with cpu_threads("recurrent", device):
         out = generate(model, idx, n_chars, temperature=temperature, generator=g)  # (1, T0 + n)
     return tokenizer.decode(out[0, idx.shape[1] :].cpu())
 

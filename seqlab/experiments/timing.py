@@ -8,8 +8,8 @@
 - :func:`gru_reset_timing`: the GRU with its reset gate applied after the matrix product (as
   ``torch.nn.GRU``) or before it (the paper's form), same layer sizes.
 
-On a CPU every measurement runs on ``cpu_threads`` threads (one by default), as the training
-runs of the book do (:mod:`seqlab.experiments.cpu_threads`).
+On a CPU every measurement runs on ``cpu_threads`` threads ("recurrent": one), as the training
+runs of the book do (:func:`seqlab.device.cpu_threads_for`).
 
 Letters: B batch, T sequence length, H hidden.
 """
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from seqlab.bench import bench_seqlen, time_fn
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.experiments.results import experiment
 from seqlab.models import GRU
 
@@ -38,7 +38,7 @@ class TimingConfig:
     batches: tuple[int, ...] = (1, 16)
     static_batches: tuple[int, ...] = (1, 16)
     repeats: int = 3
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
     timeout_s: float = 60.0
 
 
@@ -83,7 +83,7 @@ class ResetTimingConfig:
     batch_size: int = 32
     hidden_size: int = 128
     repeats: int = 7
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
 
 
 @experiment("gru.reset_timing")

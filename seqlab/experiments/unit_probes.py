@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharTokenizer
+from seqlab.device import cpu_threads
 from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
-from seqlab.experiments.cpu_threads import cpu_threads
 from seqlab.experiments.results import experiment
 from seqlab.models import LSTM, RecurrentLM
 
@@ -80,7 +80,7 @@ def lstm_trace(
 
     def run(pieces: list[str]) -> dict[str, torch.Tensor]:
         idx = torch.stack([tokenizer.encode(p) for p in pieces]).to(device)  # (B, T)
-        with cpu_threads(1, device):  # thousands of tiny steps: one thread is fastest
+        with cpu_threads("recurrent", device):  # thousands of tiny steps: one thread is fastest
             return lstm.gates(model.embedding(idx))  # each (B, T, H)
 
     if chunk is None or len(text) <= chunk:

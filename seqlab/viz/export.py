@@ -19,7 +19,8 @@ that package, so a new module is found without editing any list. A builder defin
 else (a notebook cell) registers when it runs.
 
 :func:`build_figure` calls a builder inside :func:`~seqlab.viz.style.paper_style` for its width
-(3.3 in column, 6.9 in page) with ``SEQLAB_PROFILE`` set to the profile, so ``by_profile`` agrees.
+(3.3 in column, 6.9 in page) with ``SEQLAB_PROFILE`` set to the profile, so the experiments it
+calls pick that profile's row of the size table.
 :func:`export_all` writes ``NAME.pdf`` (vector, TrueType text), ``NAME.svg``, ``NAME.png``
 (300 dpi) at the exact page size, plus ``figures.tex``. The command line is
 ``python -m seqlab.figures --out DIR`` (see ``seqlab/figures.py``).

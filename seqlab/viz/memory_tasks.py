@@ -87,6 +87,12 @@ def position_figure(
     return fig
 
 
+def delay_print_figure(row: str, ylabel: str = "test accuracy", **kw) -> Figure:
+    """Print twin of :func:`delay_figure` for the sweep of size-table row ``row``."""
+    runs = delay_sweep(row)["runs"]
+    return tidy_log_x(plotly_to_matplotlib(delay_figure(runs, **kw)), runs["T"], ylabel)
+
+
 @register_figure(
     "copy_vs_delay",
     chapter="lstm",
@@ -95,8 +101,7 @@ def position_figure(
 )
 def copy_vs_delay(profile: str) -> Figure:
     """Copy-task accuracy vs delay."""
-    runs = delay_sweep("lstm.copy_sweep")["runs"]
-    return tidy_log_x(plotly_to_matplotlib(delay_figure(runs)), runs["T"], "test accuracy")
+    return delay_print_figure("lstm.copy_sweep")
 
 
 @register_figure(
@@ -107,9 +112,9 @@ def copy_vs_delay(profile: str) -> Figure:
 )
 def adding_vs_delay(profile: str) -> Figure:
     """Adding-problem MSE vs length."""
-    runs = delay_sweep("lstm.adding_sweep")["runs"]
-    fig = delay_figure(runs, metric="MSE", baseline_name="always 1")
-    return tidy_log_x(plotly_to_matplotlib(fig), runs["T"], "test MSE")
+    return delay_print_figure(
+        "lstm.adding_sweep", "test MSE", metric="MSE", baseline_name="always 1"
+    )
 
 
 @register_figure(
@@ -155,5 +160,4 @@ def bidirectional_reversal(profile: str) -> Figure:
 )
 def copy_equal_params(profile: str) -> Figure:
     """Copy accuracy vs delay for the three cells."""
-    runs = delay_sweep("gru.copy_sweep")["runs"]
-    return tidy_log_x(plotly_to_matplotlib(delay_figure(runs)), runs["T"], "test accuracy")
+    return delay_print_figure("gru.copy_sweep")

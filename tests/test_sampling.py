@@ -1,4 +1,4 @@
-"""The char-RNN studies: profile sizes, temperature sampling, effective context, their figures."""
+"""Temperature sampling and the effective context window of a char-LM, and their figures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from seqlab.data.corpus import CharDataset
-from seqlab.experiments.char_rnn import char_rnn_setup, unigram_entropy
 from seqlab.experiments.context_window import context_saliency, fit_context
 from seqlab.experiments.sampling import (
     next_token_probs,
@@ -19,12 +18,8 @@ from seqlab.experiments.sampling import (
     temperature_state,
 )
 from seqlab.models import RecurrentLM, RecurrentLMConfig
-from seqlab.viz.lm_figures import (
-    context_figure,
-    loss_curve_figure,
-    temperature_figure,
-    temperature_interactive,
-)
+from seqlab.viz.char_lm import context_figure
+from seqlab.viz.sampling import temperature_figure, temperature_interactive
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 40
 
@@ -41,20 +36,6 @@ def model(dataset) -> RecurrentLM:
         vocab_size=dataset.tokenizer.vocab_size, cell="rnn", n_embd=8, hidden_size=16
     )
     return RecurrentLM(config)
-
-
-def test_unigram_entropy():
-    assert unigram_entropy("aabb") == pytest.approx(math.log(2))
-    assert unigram_entropy("aaaa") == pytest.approx(0.0)
-
-
-def test_setup_follows_the_profile(monkeypatch):
-    monkeypatch.setenv("SEQLAB_PROFILE", "smoke")
-    h_smoke, smoke = char_rnn_setup()
-    monkeypatch.setenv("SEQLAB_PROFILE", "standard")
-    h_std, std = char_rnn_setup()
-    assert h_smoke < h_std and smoke.max_iters < std.max_iters
-    assert smoke.time_budget_s <= 10 and std.time_budget_s <= 150  # the chapter's budgets
 
 
 def test_next_token_probs_and_temperature(model, dataset):
@@ -116,17 +97,3 @@ def test_context_saliency_and_fit(model, dataset):
     assert fit["k_1pct"] == 24  # 3 exp(-k/5) < 0.03 from k = 24 (5 ln 100 = 23.03)
     fig = context_figure(synthetic, fit)
     assert len(fig.data) == 2 and fig.layout.yaxis.type == "log"
-
-
-def test_loss_curve_figure():
-    history = pd.DataFrame(
-        {
-            "iter": [-1, 0, 1, 2],
-            "loss": [np.nan, 4.0, 3.0, 2.5],
-            "val_loss": [4.3, np.nan, np.nan, 2.6],
-        }
-    )
-    fig = loss_curve_figure(history, references={"uniform": 4.33})
-    assert [t.name for t in fig.data] == ["training batch", "validation"]
-    assert list(fig.data[1].x) == [0, 2]  # the evaluation before training is drawn at step 0
-    assert len(fig.layout.shapes) == 1

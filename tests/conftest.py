@@ -1,0 +1,31 @@
+"""Shared test setup: every test session gets a results cache of its own.
+
+Tests must not read results that the book build or ``make figures`` computed (a test would then
+check a cache, not the code), nor leave theirs behind. ``SEQLAB_CACHE_DIR`` points at a fresh
+temporary folder for the session; the converted corpus is copied in, so it is not converted
+again (it is data, not a result).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from seqlab.device import CACHE_ENV, cache_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    corpus = sorted(cache_dir().glob("shakespeare.*"))  # the default location, before the switch
+    folder = tmp_path_factory.mktemp("seqlab-cache")
+    for path in corpus:
+        shutil.copy2(path, folder / path.name)
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
