@@ -40,7 +40,7 @@ from seqlab.data.translation_data import (
     task_vocabs,
     translation_splits,
 )
-from seqlab.experiments.cpu_threads import cpu_threads
+from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import hidden_for_budget
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models.seq2seq import ATTENTIONS, RNNSeq2Seq, Seq2SeqConfig, greedy_decode
@@ -67,6 +67,7 @@ class Seq2SeqRunConfig:
     Model: ``attention``, ``hidden_size``, ``n_embd``, a GRU. Training: ``max_iters`` AdamW steps
     of ``batch_size`` with ``learning_rate`` (warm-up, cosine), ``seed`` (initial weights and
     batches). ``n_checkpoints`` weight snapshots are kept, evenly spaced, the last at the end.
+    ``cpu_threads``: torch threads while training on a CPU (:func:`seqlab.device.cpu_threads`).
     """
 
     task: str = "numbers"
@@ -85,7 +86,7 @@ class Seq2SeqRunConfig:
     n_checkpoints: int = 4
     length_bins: tuple[int, ...] = (0, 15, 25, 35, 45, 80)
     seed: int = 0
-    cpu_threads: int | None = 1
+    cpu_threads: int | str | None = "recurrent"
 
     def __post_init__(self) -> None:
         check_choice(self.attention, ATTENTIONS, "attention")
@@ -388,7 +389,7 @@ def alignment(model: RNNSeq2Seq, text: str, src_vocab, tgt_vocab, max_len: int =
     text the model cannot read (empty, or a character outside its vocabulary),
     ``{"ok": False, "message": one line}`` -- never an exception.
     """
-    with cpu_threads(1):  # one token at a time through a GRU: 1 thread (cpu_threads module)
+    with cpu_threads("recurrent"):  # one token at a time through a GRU
         return _alignment(model, text, src_vocab, tgt_vocab, max_len)
 
 
@@ -465,7 +466,7 @@ def attribution(config: AttributionConfig, device: torch.device, progress: bool)
     ``maps`` ``{kind: [(source, output, weights (U, S), influence (U, S-1)), ...]}``.
     """
     result = bottleneck(config.bottleneck, device=device)
-    with cpu_threads(1):
+    with cpu_threads("recurrent"):
         return _attribution(config, result)
 
 
