@@ -12,16 +12,10 @@ import torch
 import torch.nn as nn
 
 from seqlab.data.translation_data import bleu, task_vocabs
-from seqlab.experiments.attention import (
-    BottleneckConfig,
-    Seq2SeqRunConfig,
-    alignment,
-    alignment_at,
-    bottleneck,
-    leave_one_out,
-    softmax_scaling,
-)
+from seqlab.experiments.alignments import alignment, alignment_at, leave_one_out
+from seqlab.experiments.attention import BottleneckConfig, Seq2SeqRunConfig, bottleneck
 from seqlab.experiments.profiles import config_for
+from seqlab.experiments.softmax_scaling import softmax_scaling
 from seqlab.models.attention import MultiHeadAttention
 from seqlab.models.seq2seq import RNNSeq2Seq, Seq2SeqConfig
 
@@ -217,7 +211,7 @@ def test_alignment_at_snapshots_and_its_messages(tiny_result):
 
 
 def test_heatmap_interactive_static_form_and_speed(tiny_result):
-    from seqlab.viz.attention import checkpoint_interactive
+    from seqlab.viz.alignments import checkpoint_interactive
 
     it = checkpoint_interactive(tiny_result, ["elf", "einundzwanzig"], ["additive", "general"])
     fig = it.static_figure()
@@ -235,7 +229,8 @@ def test_heatmap_interactive_static_form_and_speed(tiny_result):
 
 
 def test_every_profile_has_valid_attention_rows():
-    from seqlab.experiments.attention import AttributionConfig, ScalingConfig
+    from seqlab.experiments.alignments import AttributionConfig
+    from seqlab.experiments.softmax_scaling import ScalingConfig
 
     for profile in ("smoke", "standard", "full"):
         b = config_for(BottleneckConfig, "attention.bottleneck", profile)
@@ -246,7 +241,8 @@ def test_every_profile_has_valid_attention_rows():
 
 
 def test_figures_draw(tiny_result):
-    from seqlab.viz.attention import bottleneck_figure, encoder_decoder_diagram, multihead_diagram
+    from seqlab.viz.attention import bottleneck_figure
+    from seqlab.viz.attention_diagrams import encoder_decoder_diagram, multihead_diagram
 
     fig = bottleneck_figure(tiny_result.by_length)
     assert len(fig.data) == 3 and all(t.error_y.array is not None for t in fig.data)

@@ -1,4 +1,4 @@
-"""Attention, measured (chapter 4): the context bottleneck, why sqrt(d_k), alignments, attribution.
+"""The context bottleneck of encoder-decoders, measured (chapter 4).
 
 - :func:`seq2seq_run` trains one :class:`~seqlab.models.seq2seq.RNNSeq2Seq` on a translation
   task (:mod:`seqlab.data.translation`) and scores it on held-out pairs: exact match, per-character
@@ -6,20 +6,16 @@
   training, for the alignment heatmap's "checkpoint" control.
 - :func:`bottleneck` runs it with no attention, additive (Bahdanau) and multiplicative (Luong
   "general") attention at an equal parameter count, over seeds.
-- :func:`softmax_scaling` (the compute function of the sqrt(d_k) interactive) and
-  :func:`scaling_sweep` (its table): scores q.k of random vectors, their softmax, its entropy,
-  largest weight and gradient, with and without the 1/sqrt(d_k) scale.
-- :func:`alignment` (the compute function of the heatmap): where each output character of a
-  trained model looks, for any input text; :func:`attribution` compares those weights with
-  leave-one-out influence (Jain & Wallace 2019; Wiegreffe & Pinter 2019).
 
-Letters: B batch, S source length (characters + <eos>), T target length, U generated length,
-H hidden, E embedding, V vocabulary, N examples, d_k key/query size, n keys.
+The chapter's other experiments: :mod:`seqlab.experiments.softmax_scaling` (why sqrt(d_k)) and
+:mod:`seqlab.experiments.alignments` (heatmaps of trained models; weights vs attribution).
+
+Letters: B batch, S source length (characters + <eos>), T target length, H hidden,
+E embedding, V vocabulary, N examples.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -28,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from torch import nn
 
 from seqlab.checks import check_choice
@@ -37,7 +32,6 @@ from seqlab.data.translation_data import (
     bleu,
     char_accuracy,
     exact_match,
-    task_vocabs,
     translation_splits,
 )
 from seqlab.device import cpu_threads
@@ -309,236 +303,14 @@ def load_snapshot(result, kind: str, step: int) -> RNNSeq2Seq:
     return model.eval()
 
 
-# ----------------------------------------------------------------------------- why sqrt(d_k)
-
-
-def softmax_scaling(
-    d_k: int, scale: str = "1/sqrt(d_k)", n_keys: int = 16, n_queries: int = 512, seed: int = 0
-) -> dict[str, Any]:
-    """Attention scores of random queries and keys, and what the softmax makes of them.
-
-    q, k have ``d_k`` independent N(0, 1) components, so Var(q . k) = d_k (Vaswani et al. 2017,
-    footnote 4). ``scale`` "1/sqrt(d_k)" divides the scores by sqrt(d_k), "1" does not.
-    Outputs: ``var_qk`` (variance of the unscaled q . k), ``var_score`` (of the scores fed to
-    the softmax), ``entropy`` (mean, nats; the uniform maximum is ln n_keys), ``max_weight``
-    (mean largest weight), ``grad_norm`` (mean Frobenius norm of the softmax Jacobian
-    diag(a) - a a^T, which carries the gradient back to the scores), ``saturated`` (fraction
-    of rows whose largest weight exceeds 0.99), ``example`` (n_keys,) the weights of query 0,
-    ``n_keys``, ``max_entropy``.
-    """
-    check_choice(scale, ("1/sqrt(d_k)", "1"), "scale")
-    if isinstance(d_k, bool) or not isinstance(d_k, int) or d_k < 1:
-        raise ValueError(f"d_k must be a positive int, got d_k={d_k!r}")
-    g = torch.Generator().manual_seed(seed)
-    q = torch.randn(n_queries, d_k, generator=g, dtype=torch.float64)  # (Nq, d_k)
-    k = torch.randn(n_keys, d_k, generator=g, dtype=torch.float64)  # (n, d_k)
-    qk = q @ k.T  # (Nq, n)
-    scores = qk / math.sqrt(d_k) if scale == "1/sqrt(d_k)" else qk
-    a = scores.softmax(dim=-1)  # (Nq, n)
-    entropy = -(a * a.clamp_min(1e-300).log()).sum(-1)  # (Nq,)
-    # ||diag(a) - a a^T||_F^2 = sum a^2 - 2 sum a^3 + (sum a^2)^2
-    s2, s3 = a.square().sum(-1), a.pow(3).sum(-1)
-    grad_norm = (s2 - 2 * s3 + s2.square()).clamp_min(0).sqrt()  # (Nq,)
-    top = a.max(dim=-1).values
-    return {
-        "d_k": d_k,
-        "scale": scale,
-        "var_qk": float(qk.var()),
-        "var_score": float(scores.var()),
-        "entropy": float(entropy.mean()),
-        "max_weight": float(top.mean()),
-        "grad_norm": float(grad_norm.mean()),
-        "saturated": float((top > 0.99).double().mean()),
-        "example": a[0].numpy(),
-        "n_keys": n_keys,
-        "max_entropy": math.log(n_keys),
-    }
-
-
-@dataclass
-class ScalingConfig:
-    """:func:`softmax_scaling` at every ``d_ks`` with and without the scale."""
-
-    d_ks: tuple[int, ...] = (1, 4, 16, 64, 256, 1024)
-    n_keys: int = 16
-    n_queries: int = 2048
-    seed: int = 0
-
-
-@experiment("attention.scaling")
-def scaling_sweep(config: ScalingConfig, device: torch.device, progress: bool) -> dict:
-    """Values: ``table`` one row per (d_k, scale) with the scalar outputs of
-    :func:`softmax_scaling`."""
-    rows = []
-    for d_k in config.d_ks:
-        for scale in ("1/sqrt(d_k)", "1"):
-            s = softmax_scaling(d_k, scale, config.n_keys, config.n_queries, config.seed)
-            rows.append({k: v for k, v in s.items() if k != "example"})
-    return {"table": pd.DataFrame(rows)}
-
-
-# ----------------------------------------------------------------------------- alignments
-
-
-@torch.no_grad()
-def alignment(model: RNNSeq2Seq, text: str, src_vocab, tgt_vocab, max_len: int = 12) -> dict:
-    """Where each output character of ``model`` looks when it translates ``text``.
-
-    Outputs: ``{"ok": True, "source": list of source tokens (characters + "<eos>"),
-    "output": generated characters + "<eos>" if produced, "weights": (U, S) array}``; or, for
-    text the model cannot read (empty, or a character outside its vocabulary),
-    ``{"ok": False, "message": one line}`` -- never an exception.
-    """
-    with cpu_threads("recurrent"):  # one token at a time through a GRU
-        return _alignment(model, text, src_vocab, tgt_vocab, max_len)
-
-
-def _alignment(model: RNNSeq2Seq, text: str, src_vocab, tgt_vocab, max_len: int) -> dict:
-    text = text.strip()
-    if not text:
-        return {"ok": False, "message": "Type some text to translate."}
-    try:
-        ids = src_vocab.encode(text, eos=True)
-    except ValueError:
-        bad = next(c for c in text if c not in src_vocab.stoi)
-        return {"ok": False, "message": f"The model cannot read {bad!r}: it knows only "
-                f"{src_vocab.chars.strip()!r}."}  # fmt: skip
-    src = torch.tensor([ids])  # (1, S)
-    out = greedy_decode(model, src, max_len, tgt_vocab.bos_id, tgt_vocab.eos_id)[0]  # (U,)
-    ends = (out == tgt_vocab.eos_id).nonzero()
-    U = int(ends[0]) + 1 if len(ends) else len(out)
-    out = out[:U]
-    tgt_in = torch.cat([torch.tensor([tgt_vocab.bos_id]), out[:-1]])[None]  # (1, U)
-    weights = model.alignments(src, tgt_in)[0]  # (U, S)
-    labels = [tgt_vocab.itos[i] for i in out.tolist()]
-    return {
-        "ok": True,
-        "source": list(text) + ["<eos>"],
-        "output": labels,
-        "translation": tgt_vocab.decode(out),
-        "weights": weights.numpy(),
-    }
-
-
-# ----------------------------------------------------------------------------- attribution
-
-
-@torch.no_grad()
-def leave_one_out(model: RNNSeq2Seq, src_ids: list[int], out_ids: list[int], bos: int):
-    """Influence of each source token on each output token, by deleting it.
-
-    Inputs: ``src_ids`` the source (characters + <eos>, no padding), ``out_ids`` the model's
-    own output (with its <eos>). Outputs: (attention weights (U, S), influence (U, S - 1)):
-    influence[t, j] = log p(y_t | x) - log p(y_t | x without character j), teacher-forced on y.
-    """
-    S, U = len(src_ids), len(out_ids)
-    tgt_in = torch.tensor([[bos, *out_ids[:-1]]])  # (1, U)
-    target = torch.tensor(out_ids)  # (U,)
-    src = torch.tensor([src_ids])  # (1, S)
-    memory = model.encode(src)
-    logits, weights = model.decode_with_attention(tgt_in, memory)  # (1, U, V), (1, U, S)
-    base = logits[0].log_softmax(-1)[torch.arange(U), target]  # (U,)
-    variants = torch.tensor([src_ids[:j] + src_ids[j + 1 :] for j in range(S - 1)])  # (S-1, S-1)
-    logits_j = model(variants, tgt_in.expand(S - 1, -1))[0]  # (S-1, U, V)
-    logp_j = logits_j.log_softmax(-1)[:, torch.arange(U), target]  # (S-1, U)
-    return weights[0].numpy(), (base[None, :] - logp_j).T.numpy()  # (U, S), (U, S-1)
-
-
-@dataclass
-class AttributionConfig:
-    """Attention vs leave-one-out influence for the seed-0 models of ``bottleneck`` (a row key
-    of the size table) on the first ``n_examples`` test pairs, each with the model's own
-    output (right or wrong: the question is what the model used to write it)."""
-
-    bottleneck: str = "attention.bottleneck"
-    kinds: tuple[str, ...] = ("additive", "general")
-    n_examples: int = 60
-
-
-@experiment("attention.attribution")
-def attribution(config: AttributionConfig, device: torch.device, progress: bool) -> dict:
-    """Rank correlation (Kendall's tau, as Jain & Wallace 2019) between the attention weights on
-    the source characters and their leave-one-out influence, per output character.
-
-    Values: ``rows`` (one per kind, example and output position: kind, example, correct (the
-    output is the target), t, tau (NaN when either row is constant), argmax_agree (the
-    most-attended and the most influential character are the same)),
-    ``maps`` ``{kind: [(source, output, weights (U, S), influence (U, S-1)), ...]}``.
-    """
-    result = bottleneck(config.bottleneck, device=device)
-    with cpu_threads("recurrent"):
-        return _attribution(config, result)
-
-
-def _attribution(config: AttributionConfig, result) -> dict:
-    test = result["test"]
-    rows, maps = [], {}
-    for kind in config.kinds:
-        model = result.model(kind)
-        preds = result["predictions"][kind]
-        src_vocab, tgt_vocab = task_vocabs(result.config.run.task)
-        maps[kind] = []
-        for i in range(min(config.n_examples, len(test))):
-            src_ids = src_vocab.encode(test[i].src, eos=True)
-            out_ids = tgt_vocab.encode(preds[i], eos=True)
-            w, infl = leave_one_out(model, src_ids, out_ids, tgt_vocab.bos_id)
-            w = w[:, :-1]  # the characters only (deleting <eos> is not a removal of content)
-            for t in range(len(out_ids)):
-                tau = stats.kendalltau(w[t], infl[t]).statistic
-                rows.append({"kind": kind, "example": i, "correct": preds[i] == test[i].tgt,
-                             "t": t, "tau": float(tau),
-                             "argmax_agree": bool(w[t].argmax() == infl[t].argmax())})  # fmt: skip
-            maps[kind].append((test[i].src, preds[i], w, infl))
-    return {"rows": pd.DataFrame(rows), "maps": maps}
-
-
 __all__ = [
     "KIND_NAMES",
-    "AttributionConfig",
     "BottleneckConfig",
-    "ScalingConfig",
     "Seq2SeqRunConfig",
-    "alignment",
-    "alignment_at",
-    "attribution",
     "bottleneck",
-    "leave_one_out",
     "load_snapshot",
+    "model_config",
     "n_params",
-    "scaling_sweep",
     "seq2seq_run",
-    "softmax_scaling",
     "task_data",
 ]
-
-
-# ----------------------------------------------------------------------------- heatmap states
-
-
-def alignment_at(result, kind: str, checkpoint: int, text: str, max_len: int = 12) -> dict:
-    """The compute function of the alignment heatmap: :func:`alignment` of the seed-0 model of
-    attention ``kind`` in a :func:`bottleneck` ``result``, at training step ``checkpoint`` (one
-    of its snapshots; 0 = untrained), for the source ``text``. Bad text or an unknown kind or
-    checkpoint gives ``{"ok": False, "message": ...}``."""
-    snapshots = result["snapshots"]
-    if kind not in snapshots or kind == "none":
-        kinds = [k for k in snapshots if k != "none"]
-        return {"ok": False, "message": f"No alignments for {kind!r}; choose one of {kinds}."}
-    if checkpoint not in snapshots[kind]:
-        steps = list(snapshots[kind])
-        return {"ok": False, "message": f"No checkpoint at step {checkpoint}; steps: {steps}."}
-    model = _snapshot_model(result, kind, checkpoint)
-    src_vocab, tgt_vocab = task_vocabs(result.config.run.task)
-    return alignment(model, text, src_vocab, tgt_vocab, max_len)
-
-
-_MODELS: dict[tuple[int, str, int], RNNSeq2Seq] = {}
-
-
-def _snapshot_model(result, kind: str, checkpoint: int) -> RNNSeq2Seq:
-    key = (id(result), kind, checkpoint)
-    if key not in _MODELS:
-        if len(_MODELS) > 64:
-            _MODELS.clear()
-        _MODELS[key] = load_snapshot(result, kind, checkpoint)
-    return _MODELS[key]
