@@ -143,6 +143,8 @@ BOOK_FIGURES = {
     "lstm": {"lstm_gradient_flow", "lstm_vs_rnn_lm", "lstm_gate_unit", "copy_vs_delay",
              "adding_vs_delay", "forget_bias_copy", "bidirectional_reversal"},
     "gru": {"recurrent_param_counts", "gru_lstm_rnn_lm", "copy_equal_params", "recurrent_timing"},
+    "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
+                  "attention_encoder_decoder", "attention_multihead"},
     "transformer": {"pe_heatmap", "pe_curves"},
 }  # fmt: skip
 

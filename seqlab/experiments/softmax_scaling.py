@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from seqlab.checks import check_choice
+from seqlab.device import cpu_threads
 from seqlab.experiments.results import experiment
 
 __all__ = ["ScalingConfig", "scaling_sweep", "softmax_scaling"]
@@ -39,6 +40,11 @@ def softmax_scaling(
     check_choice(scale, ("1/sqrt(d_k)", "1"), "scale")
     if isinstance(d_k, bool) or not isinstance(d_k, int) or d_k < 1:
         raise ValueError(f"d_k must be a positive int, got d_k={d_k!r}")
+    with cpu_threads(1):  # small products: a second thread only waits (seqlab.device)
+        return _softmax_scaling(d_k, scale, n_keys, n_queries, seed)
+
+
+def _softmax_scaling(d_k: int, scale: str, n_keys: int, n_queries: int, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(n_queries, d_k, generator=g, dtype=torch.float64)  # (Nq, d_k)
     k = torch.randn(n_keys, d_k, generator=g, dtype=torch.float64)  # (n, d_k)
