@@ -153,21 +153,25 @@ class AlignmentExplorer:
         message = widgets.HTML()
         out = widgets.Output()
 
-        def redraw(_=None):
+        def redraw(_=None, first: bool = False):
             data = self.data(box.value, kind.value)
             message.value = (
                 f"<b>{html.escape(data['translation'])}</b>"
                 if data.get("ok")
                 else f"<span style='color:#D55E00'>{html.escape(data['message'])}</span>"
             )
+            fig = alignment_figure(data) if data.get("ok") else None
+            if first:  # no `with out:` while the notebook executes: see Interactive._first_draw
+                out.outputs = _display_outputs(fig)
+                return
             out.clear_output(wait=True)
-            if data.get("ok"):
-                with out:
-                    display(alignment_figure(data))
+            if fig is not None:
+                with out:  # a redraw after a reader's edit: errors show in the widget
+                    display(fig)
 
         box.observe(redraw, names="value")
         kind.observe(redraw, names="value")
-        redraw()
+        redraw(first=True)
         return widgets.VBox([widgets.HBox([box, kind]), message, out])
 
     def _ipython_display_(self) -> None:
@@ -178,6 +182,17 @@ class AlignmentExplorer:
                          "and see where each digit looks.</i></p>"))  # fmt: skip
         else:
             display(self.widget())
+
+
+def _display_outputs(fig: go.Figure | None) -> tuple:
+    """``fig`` as the ``outputs`` of an ``ipywidgets.Output``, set directly (no capture)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if fig is None or shell is None:
+        return ()
+    data, metadata = shell.display_formatter.format(fig)
+    return ({"output_type": "display_data", "data": data, "metadata": metadata},)
 
 
 @register_figure(
