@@ -106,7 +106,9 @@ def attention_interactive(
 
     def figure(data, **params):
         head = data.get("translation")
-        return alignment_figure(data, title=f"output: {head or '(no digits)'}" if head is not None else None)
+        return alignment_figure(
+            data, title=f"output: {head or '(no digits)'}" if head is not None else None
+        )
 
     return _HeatmapInteractive(compute, figure, controls, slider=slider, labels=labels,
                                defaults=defaults, title=title)  # fmt: skip
