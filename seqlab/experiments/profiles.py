@@ -132,7 +132,7 @@ ATTENTION = {
         attentions=("none", "additive", "general"), reference="additive",
         seeds=P((0, 1, 2), (0, 1, 2), (0, 1, 2, 3, 4)),
     ),
-    "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=P(512, 2048)),
+    "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=512),  # = the slider
     "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
 }
 # fmt: on

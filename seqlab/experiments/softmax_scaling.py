@@ -77,7 +77,7 @@ class ScalingConfig:
 
     d_ks: tuple[int, ...] = (1, 4, 16, 64, 256, 1024)
     n_keys: int = 16
-    n_queries: int = 2048
+    n_queries: int = 512
     seed: int = 0
 
 
