@@ -30,7 +30,6 @@ __all__ = [
     "alignment_figure",
     "attention_interactive",
     "checkpoint_interactive",
-    "one_slider",
 ]
 
 
@@ -55,39 +54,6 @@ def alignment_figure(data: Mapping[str, Any], title: str | None = None) -> go.Fi
     return fig
 
 
-def one_slider(fig: go.Figure) -> go.Figure:
-    """Rewrite a static interactive's figure from one slider per dropdown entry (what
-    :func:`seqlab.viz.static.combine_states` makes) to ONE slider whose steps each dropdown
-    entry swaps in.
-
-    Why: with heatmap traces, plotly.js (the 4.x bundled by plotly 7) fails inside
-    ``Plotly.update`` when a dropdown entry hides the other sliders ("Cannot read properties of
-    undefined (reading 'length')", measured in headless Chromium): the dropdown did nothing.
-    Replacing the steps of a single slider does not hit that path.
-    """
-    sliders, menus = list(fig.layout.sliders or ()), list(fig.layout.updatemenus or ())
-    if len(sliders) <= 1 or not menus:
-        return fig
-    start = next((i for i, s in enumerate(sliders) if s.visible is not False), 0)
-    steps = [[st.to_plotly_json() for st in s.steps] for s in sliders]
-    buttons = []
-    for j, button in enumerate(menus[0].buttons):
-        restyle, relayout = button.args
-        relayout = {k: v for k, v in relayout.items() if not k.startswith("sliders[")}
-        relayout["sliders[0].steps"] = steps[j]
-        relayout["sliders[0].active"] = button.args[1].get(f"sliders[{j}].active", 0)
-        buttons.append({**button.to_plotly_json(), "args": [restyle, relayout]})
-    slider = {**sliders[start].to_plotly_json(), "visible": True}
-    fig.layout.sliders = [slider]
-    fig.layout.updatemenus[0].buttons = buttons
-    return fig
-
-
-class _HeatmapInteractive(Interactive):
-    def static_figure(self) -> go.Figure:
-        return one_slider(super().static_figure())
-
-
 def attention_interactive(
     compute: Callable[..., Mapping[str, Any]],
     controls: Mapping[str, Sequence[Any]],
@@ -110,7 +76,7 @@ def attention_interactive(
             data, title=f"output: {head or '(no digits)'}" if head is not None else None
         )
 
-    return _HeatmapInteractive(compute, figure, controls, slider=slider, labels=labels,
+    return Interactive(compute, figure, controls, slider=slider, labels=labels,
                                defaults=defaults, title=title)  # fmt: skip
 
 
