@@ -139,10 +139,11 @@ def test_builder_with_wrong_width_is_refused(registry):
 
 BOOK_FIGURES = {
     "rnn": {"char_rnn_loss", "char_rnn_temperature", "char_rnn_context", "rnn_gradient_flow",
-            "rnn_clipping"},
+            "rnn_clipping", "rnn_unrolled"},
     "lstm": {"lstm_gradient_flow", "lstm_vs_rnn_lm", "lstm_gate_unit", "copy_vs_delay",
-             "adding_vs_delay", "forget_bias_copy", "bidirectional_reversal"},
-    "gru": {"recurrent_param_counts", "gru_lstm_rnn_lm", "copy_equal_params", "recurrent_timing"},
+             "adding_vs_delay", "forget_bias_copy", "bidirectional_reversal", "lstm_cell"},
+    "gru": {"recurrent_param_counts", "gru_lstm_rnn_lm", "copy_equal_params", "recurrent_timing",
+            "gru_cell"},
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
     "transformer": {"pe_heatmap", "pe_curves"},

@@ -126,13 +126,14 @@ def test_configs_come_from_the_size_table_by_profile(monkeypatch):
 def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.alignments import attribution
     from seqlab.experiments.attention import bottleneck
-    from seqlab.experiments.char_lm import char_lm
+    from seqlab.experiments.char_lm import char_lm, ngram_baseline
     from seqlab.experiments.clipping import clipping
     from seqlab.experiments.context_window import context_window
     from seqlab.experiments.gradient_flow import gradient_flow
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
     from seqlab.experiments.softmax_scaling import scaling_sweep
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
+    from seqlab.experiments.training_scheme import training_scheme
     from seqlab.experiments.unit_probes import unit_probe
 
     by_row = {"char_lm": char_lm, "clipping": clipping, "context_window": context_window,
@@ -140,7 +141,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "adding_sweep": delay_sweep, "forget_bias": seed_study, "reversal": reversal,
               "reset_timing": gru_reset_timing, "timing": recurrent_timing,
               "unit_probe": unit_probe, "bottleneck": bottleneck, "scaling": scaling_sweep,
-              "attribution": attribution}  # fmt: skip
+              "attribution": attribution, "ngram": ngram_baseline,
+              "training_scheme": training_scheme}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row[name]

@@ -5,7 +5,8 @@ this extension copies ``plotly.min.js`` from the installed ``plotly`` package in
 built book's ``_static`` and loads it on every page. No CDN is contacted.
 
 It also adds ``seqlab.css``: printed output wraps at the column instead of scrolling sideways
-(code cells keep their lines: the notebooks are formatted to fit the column).
+(code cells keep their lines: the notebooks are formatted to fit the column), and in the
+theme's dark mode Plotly figures are inverted (hues kept) instead of glaring white.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ CSS_FILE = "seqlab.css"
 CSS = """\
 /* seqlab: printed output (stream text, tracebacks) wraps at the column width */
 div.cell_output pre, div.output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+/* seqlab: in the theme's dark mode a Plotly figure (drawn for a white page) is shown inverted
+   with its hues turned back, so it does not glare: white -> near black, dark text -> light */
+html[data-theme="dark"] .js-plotly-plot { filter: invert(0.88) hue-rotate(180deg); }
 """
 
 

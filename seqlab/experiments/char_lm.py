@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ from seqlab.device import cpu_threads
 from seqlab.experiments.param_budget import GATES, equal_budget_sizes, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
+from seqlab.models.ngram import select_ngram
 from seqlab.train import TrainConfig, estimate_loss, train
 
 
@@ -196,4 +198,39 @@ def char_lm(config: CharLMConfig, device: torch.device, progress: bool) -> dict:
         "summary": summarize(history),
         "hidden_sizes": sizes,
         "models": models,
+    }
+
+
+@dataclass
+class NGramBaselineConfig:
+    """The count-based baseline: Kneser-Ney n-grams of ``orders``, discount from ``discounts``,
+    both chosen on the validation split (:func:`seqlab.models.ngram.select_ngram`), counted on
+    the first ``train_chars`` training characters (None: all of them)."""
+
+    orders: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    discounts: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0)
+    train_chars: int | None = None
+
+
+@experiment("rnn.ngram")
+def ngram_baseline(config: NGramBaselineConfig, device: torch.device, progress: bool) -> dict:
+    """The best n-gram on the same split as the char-LMs (counting is CPU work: ``device`` is
+    recorded only).
+
+    Values: ``table`` (one row per order and discount: val_loss, bpc, ppl, selected),
+    ``best`` (the selected row as a dict), ``n_train`` and ``n_val`` (characters).
+    """
+    dataset = shakespeare()
+    train_ids = dataset.split("train")[: config.train_chars].numpy()
+    val_ids = dataset.split("val").numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the page shows the whole table
+        sel = select_ngram(
+            train_ids, val_ids, dataset.tokenizer.vocab_size, config.orders, config.discounts
+        )
+    return {
+        "table": sel.table,
+        "best": sel.best.to_dict(),
+        "n_train": sel.n_train,
+        "n_val": sel.n_val,
     }

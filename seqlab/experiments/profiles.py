@@ -44,17 +44,23 @@ _RNN_CHAR_LM = dict(
     cells=("rnn",), reference="rnn",
     hidden_size=P(64, 256, 512), n_embd=P(16, 32, 64), batch_size=P(16, 32, 64),
     block_size=P(32, 100, 128), learning_rate=1e-2, warmup_iters=P(5, 20),
-    max_iters=P(30, 1500, 5000), time_budget_s=P(8.0, 120.0, 600.0),
+    max_iters=P(30, 1000, 5000),  # a step budget: the result does not depend on load
     eval_interval=P(15, 100, 250), eval_iters=P(2, 8, 20),
 )
 RNN = {
     "char_lm": _RNN_CHAR_LM,
     "gradient_flow": dict(
         cells=("RNN",), nonlinearities=("linear", "tanh", "relu"), rhos=(0.8, 1.0, 1.2, 1.5),
-        T=100,
+        T=100, seeds=(0, 1, 2), input_scales=(0.1, 1.0, 3.0),
     ),
     "clipping": dict(base=dict(max_iters=P(25, 150, 400))),
     "context_window": dict(char_lm=_RNN_CHAR_LM, length=P(32, 100), n_windows=P(16, 128)),
+    "ngram": dict(orders=P((1, 2, 3, 4), (1, 2, 3, 4, 5, 6, 7, 8)),
+                  train_chars=P(200_000, None)),
+    "training_scheme": dict(
+        seeds=(0, 1, 2), hidden_size=P(32, 128), block_size=P(25, 50),
+        max_iters=P(15, 300), eval_iters=P(2, 8), eval_chars=P(100, 2000),
+    ),
 }
 
 # -- chapter 2, LSTM --------------------------------------------------------------------------

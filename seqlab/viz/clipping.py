@@ -51,6 +51,10 @@ def clipping_figure(history: pd.DataFrame, title: str | None = None) -> go.Figur
     for c in history["grad_clip"].dropna().unique():
         fig.add_hline(y=float(c), line={"dash": "dot", "color": "grey"}, row=1, col=2)
     fig.update_yaxes(type="log", exponentformat="power")
+    # labels at round values only: no 2-3-4-5 minor labels between the decades
+    fig.update_yaxes(title_text="loss (nats/char)", tickvals=[2, 3, 5, 10, 20, 50, 100],
+                     row=1, col=1)  # fmt: skip
+    fig.update_yaxes(title_text="‖g‖ before clipping", dtick=1, row=1, col=2)
     fig.update_xaxes(title_text="step")
     fig.update_layout(title=title, height=420, legend={"orientation": "h", "y": -0.2})
     return fig

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
@@ -80,6 +81,42 @@ def gradient_flow_figure(data: dict[str, Any]) -> go.Figure:
     return fig
 
 
+def _seed_band(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per k: the geometric mean, min and max of ``measured`` over the seeds in ``curves``."""
+    logs = np.log(curves["measured"].where(curves["measured"] > 0))
+    g = logs.groupby(curves["k"])
+    return pd.DataFrame({"mid": np.exp(g.mean()), "lo": np.exp(g.min()), "hi": np.exp(g.max())})
+
+
+def seed_band_figure(curves: pd.DataFrame, rho: float, input_scale: float = 1.0) -> go.Figure:
+    """The curves of :func:`seqlab.experiments.gradient_flow.gradient_flow` at one ``rho`` and
+    input scale: per nonlinearity the geometric mean over seeds (line) and the band from the
+    smallest to the largest seed; the theory line rho^k dashed. Log y."""
+    at = curves[(curves["rho"] == rho) & (curves["input_scale"] == input_scale)]
+    n_seeds = at["seed"].nunique()
+    fig = go.Figure()
+    for i, (f, d) in enumerate(at.groupby("nonlinearity", sort=False)):
+        band, color = _seed_band(d), PALETTE[i % len(PALETTE)]
+        k = band.index.to_numpy()
+        fig.add_scatter(x=np.r_[k, k[::-1]], y=np.r_[band["hi"], band["lo"][::-1]],
+                        fill="toself", fillcolor=color, opacity=0.25, line={"width": 0},
+                        hoverinfo="skip", showlegend=False, legendgroup=f)  # fmt: skip
+        fig.add_scatter(x=k, y=band["mid"], name=f"f = {f}", line={"color": color},
+                        legendgroup=f)  # fmt: skip
+    theory = at.drop_duplicates("k").sort_values("k")
+    fig.add_scatter(x=theory["k"], y=theory["theory"], name="theory ρ<sup>k</sup>",
+                    line={"color": "grey", "dash": "dash"})  # fmt: skip
+    fig.update_layout(
+        title=f"ρ = {rho:g}, inputs of s.d. {input_scale:g}: band = {n_seeds} seeds",
+        xaxis_title="k, steps back from the loss",
+        yaxis_title="‖∂L/∂h<sub>T−k</sub>‖",
+        height=420,
+        legend={"x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top"},
+    )
+    fig.update_yaxes(type="log", exponentformat="power", dtick=5)
+    return fig
+
+
 def gradient_flow_interactive(
     cells: Sequence[str] = ("RNN",),
     nonlinearities: Sequence[str] = NONLINEARITIES,
@@ -123,21 +160,27 @@ def gradient_flow_interactive(
     chapter="rnn",
     width="page",
     ncols=3,
-    caption=r"Gradient norm $\|\partial L/\partial h_{T-k}\|$ measured with autograd (solid) "
-    r"through an RNN ($H=64$, $T=100$) whose $W_{hh}$ has spectral radius $\rho$, beside "
-    r"$\rho^k$ (dashed). Only the linear RNN follows $\rho^k$; tanh and ReLU shrink it.",
+    caption=r"Gradient norm $\|\partial L/\partial h_{T-k}\|$ measured with autograd through "
+    r"random, untrained RNNs ($H=64$, $T=100$, inputs of unit variance) whose $W_{hh}$ has "
+    r"spectral radius $\rho$: geometric mean over 3 seeds (solid), band from the smallest to "
+    r"the largest seed, and $\rho^k$ (dashed).",
 )
 def rnn_gradient_flow(profile: str) -> Figure:
     """Gradient norm k steps back for three nonlinearities and three spectral radii."""
     curves = gradient_flow("rnn.gradient_flow")["curves"]
+    curves = curves[curves["input_scale"] == 1.0]
     fig = Figure()
     axes = fig.subplots(1, 3, sharey=True)
     for ax, f in zip(axes, ("tanh", "relu", "linear"), strict=True):
         for i, rho in enumerate(FIGURE_RHOS):
             d = curves[(curves["nonlinearity"] == f) & (curves["rho"] == rho)]
-            ax.plot(d["k"], _positive(d["measured"].to_numpy()), color=PALETTE[i],
-                    label=rf"$\rho={rho:g}$")  # fmt: skip
-            ax.plot(d["k"], d["theory"], color=PALETTE[i], linestyle="--", linewidth=0.8)
+            band = _seed_band(d)
+            ax.fill_between(band.index, band["lo"], band["hi"], color=PALETTE[i], alpha=0.25,
+                            linewidth=0)  # fmt: skip
+            ax.plot(band.index, band["mid"], color=PALETTE[i], label=rf"$\rho={rho:g}$")
+            theory = d.drop_duplicates("k")
+            ax.plot(theory["k"], theory["theory"], color=PALETTE[i], linestyle="--",
+                    linewidth=0.8)  # fmt: skip
         ax.set(yscale="log", xlabel="$k$ (steps back)", title=f"$f$ = {f}", ylim=(1e-30, 1e10))
     axes[0].set_ylabel(r"$\|\partial L / \partial h_{T-k}\|$")
     axes[0].legend(loc="lower left")
