@@ -252,3 +252,41 @@ _STATE_JS = """(i) => {
     .filter(g => (g.layout.sliders || []).length)[i];
   return JSON.stringify(gd.data.map(t => [t.visible, t.y, t.z]));
 }"""
+
+
+def test_attention_heatmaps_draw_and_their_controls_change_them(html_dir, server, browser):
+    """Chapter 4: the alignment heatmaps drew, the math typeset, and a reader's clicks on the
+    heatmap's dropdown (input, attention kind) and then on its slider (training step) change
+    what is drawn, without a JavaScript error."""
+    page, log = open_page(browser, f"{server}/book/04_attention.html")
+    assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1, "no heatmap drew"
+    assert page.locator("mjx-container").count() >= 10, "the chapter's math did not typeset"
+    i = page.evaluate(_MENU_INDEX_JS)
+    assert i >= 0, "no heatmap figure with a dropdown"
+    gd = page.locator(".js-plotly-plot").nth(i)
+    gd.scroll_into_view_if_needed()
+    before = page.evaluate(_HEATMAP_STATE_JS, i)
+    gd.locator(".updatemenu-header-group").click()
+    page.wait_for_timeout(300)
+    gd.locator(".updatemenu-dropdown-button").nth(1).click()  # the second entry
+    page.wait_for_timeout(300)
+    picked = page.evaluate(_HEATMAP_STATE_JS, i)
+    assert picked != before, "choosing another dropdown entry did not change the heatmap"
+    box = gd.locator(".slider-rail-rect").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)  # last step
+    page.wait_for_timeout(300)
+    moved = page.evaluate(_HEATMAP_STATE_JS, i)
+    assert moved != picked, "moving the training-step slider did not change the heatmap"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()
+
+
+_MENU_INDEX_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .findIndex(gd => (gd.layout.updatemenus || []).length
+                   && gd.data.some(t => t.type === 'heatmap'))"""
+
+# The visible traces (their z) of the i-th figure on the page.
+_HEATMAP_STATE_JS = """(i) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[i];
+  return JSON.stringify(gd.data.filter(t => t.visible !== false).map(t => t.z));
+}"""

@@ -145,6 +145,8 @@ BOOK_FIGURES = {
              "lstm_cell"},
     "gru": {"recurrent_param_counts", "gru_lstm_rnn_lm", "copy_equal_params", "recurrent_timing",
             "gru_cell"},
+    "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
+                  "attention_encoder_decoder", "attention_multihead"},
     "transformer": {"pe_heatmap", "pe_curves"},
 }  # fmt: skip
 

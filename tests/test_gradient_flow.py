@@ -89,7 +89,7 @@ def test_one_interactive_for_both_chapters():
     rnn = gradient_flow_interactive(rhos=rhos, lengths=[20, 40], static_T=20, hidden_size=8)
     fig = rnn.static_figure()  # chapter 1: the RNN, a dropdown over f
     assert len(fig.data) == 2 * len(rhos) * 3  # two traces per state, 3 nonlinearities
-    assert len(fig.layout.sliders) == 3 and len(fig.layout.sliders[0].steps) == len(rhos)
+    assert len(fig.layout.sliders) == 1 and len(fig.layout.sliders[0].steps) == len(rhos)
     assert [b.label for b in fig.layout.updatemenus[0].buttons] == [
         "f = tanh",
         "f = relu",

@@ -124,12 +124,15 @@ def test_configs_come_from_the_size_table_by_profile(monkeypatch):
 
 @pytest.mark.parametrize("profile", ["smoke", "standard", "full"])
 def test_every_row_of_the_book_builds_its_config(profile):
+    from seqlab.experiments.alignments import attribution
+    from seqlab.experiments.attention import bottleneck
     from seqlab.experiments.char_lm import char_lm, ngram_baseline
     from seqlab.experiments.clipping import clipping
     from seqlab.experiments.context_window import context_window
     from seqlab.experiments.gradient_flow import gradient_flow
     from seqlab.experiments.lm_compare import lm_compare, lm_context
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
+    from seqlab.experiments.softmax_scaling import scaling_sweep
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
     from seqlab.experiments.training_scheme import training_scheme
     from seqlab.experiments.unit_probes import unit_probe
@@ -138,7 +141,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "gradient_flow": gradient_flow, "copy_sweep": delay_sweep,
               "adding_sweep": delay_sweep, "forget_bias": seed_study, "reversal": reversal,
               "reset_timing": gru_reset_timing, "timing": recurrent_timing,
-              "unit_probe": unit_probe, "ngram": ngram_baseline, "lm_compare": lm_compare,
+              "unit_probe": unit_probe, "bottleneck": bottleneck, "scaling": scaling_sweep,
+              "attribution": attribution, "ngram": ngram_baseline, "lm_compare": lm_compare,
               "stacked": lm_compare, "lm_context": lm_context,
               "training_scheme": training_scheme}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():

@@ -89,19 +89,21 @@ def test_static_dropdown_and_slider_cover_the_cross_product():
     it, _ = make(defaults={"cell": "lstm", "radius": 1.1})
     fig = it.static_figure()
     assert len(fig.data) == 2 * len(RADII) * len(CELLS)
-    assert len(fig.layout.sliders) == len(CELLS)  # one slider per dropdown option
-    assert [s.visible for s in fig.layout.sliders] == [False, True]
+    assert len(fig.layout.sliders) == 1  # one slider; each dropdown option swaps its steps in
     (menu,) = fig.layout.updatemenus
     assert menu.active == 1
     assert [b.label for b in menu.buttons] == ["cell = rnn", "cell = lstm"]
-    for j, (cell, button) in enumerate(zip(CELLS, menu.buttons, strict=True)):
+    for cell, button in zip(CELLS, menu.buttons, strict=True):
         visible, relayout = button.args
         assert state_names(fig, visible["visible"]) == expected(cell, 1.1)
-        assert relayout[f"sliders[{j}].visible"] is True
-        assert relayout[f"sliders[{1 - j}].visible"] is False
-        assert relayout[f"sliders[{j}].active"] == RADII.index(1.1)
-        for radius, step in zip(RADII, fig.layout.sliders[j].steps, strict=True):
-            assert state_names(fig, step.args[0]["visible"]) == expected(cell, radius)
+        assert relayout["sliders[0].active"] == RADII.index(1.1)
+        assert not [k for k in relayout if k.startswith("sliders[") and "[0]" not in k]
+        for radius, step in zip(RADII, relayout["sliders[0].steps"], strict=True):
+            assert state_names(fig, step["args"][0]["visible"]) == expected(cell, radius)
+    start = fig.layout.sliders[0].steps  # the slider opens with the start option's steps
+    assert [list(s.args) for s in start] == [
+        s["args"] for s in menu.buttons[1].args[1]["sliders[0].steps"]
+    ]
     pio.to_json(fig, validate=True)  # serialisable for the static HTML
 
 

@@ -290,3 +290,17 @@ def well_formed(predictions: Sequence[str], task: str) -> float:
         except ValueError:
             pass
     return ok / len(predictions)
+
+
+def bleu(*, predictions: Sequence[str], targets: Sequence[str]) -> float:
+    """Corpus BLEU (Papineni et al. 2002) of ``predictions`` against one reference each, in
+    [0, 100], computed by sacrebleu (Post 2018) on characters (``tokenize="char"``).
+
+    Keyword-only on purpose: ``sacrebleu.corpus_bleu(hypotheses, [references])`` takes the
+    system output first and a *list of reference streams* second; swapping the two, or passing
+    the references as a flat list, gives a different number without an error.
+    """
+    from sacrebleu.metrics import BLEU
+
+    _check_same_length(predictions, targets)
+    return float(BLEU(tokenize="char").corpus_score(list(predictions), [list(targets)]).score)

@@ -13,6 +13,8 @@ Topics: ``char_lm`` (char-level language models on Shakespeare), ``sampling`` (t
 exploding gradients by cell), ``clipping`` (exploding gradients in training), ``unit_probes``
 (what single LSTM units track), ``memory_tasks`` (copy, adding and reversal against the delay),
 ``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time),
+``attention`` (the context bottleneck of encoder-decoders), ``softmax_scaling`` (why
+sqrt(d_k)), ``alignments`` (attention heatmaps; weights against attribution),
 ``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
 cache, ``profiles`` the size tables.
 """

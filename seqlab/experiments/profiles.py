@@ -137,9 +137,29 @@ GRU = {
         repeats=P(2, 3),
     ),
 }
+
+# -- chapter 4, attention ---------------------------------------------------------------------
+ATTENTION = {
+    "bottleneck": dict(  # German number words -> digits; every kind at the additive's parameters
+        run=dict(
+            task="numbers", lang="de", max_value=P(999, 99_999), n_train=P(800, 5000),
+            n_test=P(200, 1000), hidden_size=P(32, 64), batch_size=P(64, 128),
+            max_iters=P(20, 200, 2000), n_checkpoints=P(2, 4),
+        ),
+        attentions=("none", "additive", "general"), reference="additive",
+        seeds=P((0, 1, 2), (0, 1, 2), (0, 1, 2, 3, 4)),
+    ),
+    "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=512),  # = the slider
+    "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
+}
 # fmt: on
 
-SIZES: dict[str, dict[str, dict[str, Any]]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "attention": ATTENTION,
+}
 
 
 def row(key: str, profile: str | None = None) -> dict[str, Any]:

@@ -121,6 +121,14 @@ class RNNSeq2Seq(nn.Module):
         lengths = mask.sum(dim=1)
         if (lengths == 0).any():
             raise ValueError("a source sequence is all padding; need at least one real token")
+        if self.config.cell == "gru" and self.config.n_layer == 1:
+            # one GRU layer: its output at step t *is* h_t, so the final state is the output at
+            # each sequence's last real token. Same result as packing, and the backward pass is
+            # about twice as fast on a CPU (packed sequences backpropagate slowly there).
+            out, _ = self.encoder(x)  # (B, S, H); steps after the padding starts are ignored
+            last = (lengths - 1)[:, None, None].expand(-1, 1, out.shape[2])  # (B, 1, H)
+            state = out.gather(1, last).transpose(0, 1).contiguous()  # (1, B, H)
+            return out.masked_fill(~mask[:, :, None], 0.0), state, mask
         # packing makes the final state the one after each sequence's last real token
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, state = self.encoder(packed)

@@ -10,8 +10,10 @@ Shared machinery:
 
 One module per experiment topic, named like its :mod:`seqlab.experiments` module: the Plotly
 figure (and interactive) a chapter shows, its print twin and its ``register_figure``
-registration. ``diagrams`` (architectures, no experiment); ``char_lm``, ``sampling``, ``gradient_flow``, ``clipping``, ``unit_probes``,
-``memory_tasks``, ``param_budget``, ``timing``; ``positional`` and ``timeline`` (no experiment).
+registration. ``char_lm``, ``sampling``, ``gradient_flow``, ``clipping``, ``unit_probes``,
+``memory_tasks``, ``param_budget``, ``timing``, ``attention``, ``softmax_scaling``,
+``alignments``; ``diagrams``, ``attention_diagrams``, ``positional`` and ``timeline`` (no
+experiment).
 """
 
 from seqlab.viz.export import (

@@ -94,9 +94,14 @@ def combine_states(
         trace.visible = visible(i0)[k]
 
     combos = list(itertools.product(*(controls[n] for n in menu)))
-    sliders = []
+    # ONE slider whose steps each dropdown entry swaps in. (One slider per entry, shown and
+    # hidden by the dropdown, breaks plotly.js 4 on heatmaps: "Cannot read properties of
+    # undefined (reading 'length')" inside Plotly.update, and the dropdown does nothing.)
+    steps_by_combo: list[list[dict[str, Any]]] = []
+    active = 0
     if slider is not None:
         values = list(controls[slider])
+        active = values.index(start[slider])
         for combo in combos:
             fixed = dict(zip(menu, combo, strict=True))
             steps = []
@@ -104,32 +109,34 @@ def combine_states(
                 i = state_of(**fixed, **{slider: v})
                 args = [{"visible": visible(i)}, patch(i)]
                 steps.append({"method": "update", "label": format_value(v), "args": args})
-            sliders.append(
+            steps_by_combo.append(steps)
+    start_combo = combos.index(tuple(start[n] for n in menu))
+    if steps_by_combo:
+        out.update_layout(
+            sliders=[
                 {
-                    "active": values.index(start[slider]),
-                    "visible": all(start[n] == v for n, v in fixed.items()),
+                    "active": active,
                     "currentvalue": {"prefix": f"{labels[slider]}: "},
                     "pad": {"t": 40},
-                    "steps": steps,
+                    "steps": steps_by_combo[start_combo],
                 }
-            )
-        out.update_layout(sliders=sliders)
+            ]
+        )
     if menu:
         buttons = []
         for j, combo in enumerate(combos):
             fixed = dict(zip(menu, combo, strict=True))
             i = state_of(**fixed)
             relayout = patch(i)
-            for k in range(len(sliders)):
-                relayout[f"sliders[{k}].visible"] = k == j
-            if sliders:
-                relayout[f"sliders[{j}].active"] = list(controls[slider]).index(start[slider])
+            if steps_by_combo:
+                relayout["sliders[0].steps"] = steps_by_combo[j]
+                relayout["sliders[0].active"] = active
             label = ", ".join(f"{labels[n]} = {format_value(v)}" for n, v in fixed.items())
             buttons.append(
                 {"method": "update", "label": label, "args": [{"visible": visible(i)}, relayout]}
             )
-        active = combos.index(tuple(start[n] for n in menu))
-        dropdown = {"type": "dropdown", "active": active, "buttons": buttons, "showactive": True}
-        dropdown.update({"x": 1.0, "xanchor": "right", "y": 1.02, "yanchor": "bottom"})
+        dropdown = {"type": "dropdown", "active": start_combo, "buttons": buttons}
+        dropdown.update({"showactive": True, "x": 1.0, "xanchor": "right", "y": 1.02})
+        dropdown["yanchor"] = "bottom"
         out.update_layout(updatemenus=[dropdown])
     return out
