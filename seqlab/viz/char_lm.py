@@ -187,7 +187,7 @@ def char_rnn_context(profile: str) -> Figure:
     "parameter counts and equal steps: mean over 3 seeds, band from the lowest to the highest.",
 )
 def lstm_vs_rnn_lm(profile: str) -> Figure:
-    """Validation loss vs wall-clock time, LSTM and RNN at equal parameters."""
+    """Validation loss vs step, LSTM and RNN at equal parameters."""
     return plotly_to_matplotlib(
         loss_curves_figure(lm_compare("lstm.lm_compare")["history"], x="iter")
     )
