@@ -119,11 +119,13 @@ def cpu_threads_for(kind: str) -> int:
     ``$SEQLAB_CPU_THREADS`` (a positive int) overrides both.
 
     Why (``benchmarks/cpu_threads.py``, recorded in ``benchmarks/README.md``): on the 2-core
-    build machine, quiet, a char-LSTM step (H = 128) took 1.8x longer on 2 threads than on 1 and
-    a char-RNN step (H = 256) 0.9x, while a 4-layer, 128-wide Transformer step took 0.6x. With two
-    other CPU-bound processes running, 2 threads were 2-16x *slower* for every model: threads
-    that wait for a busy core stall each small product. One thread never lost much; a thread
-    per busy core always did.
+    build machine, quiet, a second thread saved 8-38 % of a recurrent training step and ~30 % of a
+    Transformer step; with two other CPU-bound processes running, 2 threads were 2-16x *slower*
+    for every model (threads that wait for a busy core stall each small product). One thread is
+    never catastrophic and gives the same numbers whatever the load (a thread count can change
+    the order of floating-point sums), so the recurrent chapters use it; set
+    ``SEQLAB_CPU_THREADS`` on a quiet machine for the speed. The "parallel" rule reads the load
+    average, which includes this process's own recent work: ask it before a run, not during one.
     """
     if kind not in WORK_KINDS:
         raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(map(repr, WORK_KINDS))}")
