@@ -148,6 +148,7 @@ BOOK_FIGURES = {
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
     "transformer": {"pe_heatmap", "pe_curves"},
+    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range"},
 }  # fmt: skip
 
 

@@ -31,8 +31,8 @@ NAMES = {"lstm": "LSTM", "transformer": "Transformer"}
 
 def _transformer_task() -> MemoryTaskConfig:
     return MemoryTaskConfig(
-        cell="transformer", hidden_size=16, learning_rate=3e-3, warmup_iters=40,
-        forget_bias=None, cell_options={"num_layers": 2, "nhead": 2},
+        cell="transformer", hidden_size=20, learning_rate=3e-3, warmup_iters=40,
+        forget_bias=None, cell_options={"num_layers": 1, "nhead": 2},
     )  # fmt: skip
 
 

@@ -159,7 +159,7 @@ COST = {
         hidden_size=64, num_layers=1, nhead=4,
         lengths=P(
             {"16 ... 64": (16, 32, 64), "16 ... 256": (16, 64, 256)},
-            {"16 ... 1024": (16, 64, 256, 1024), "16 ... 256": (16, 64, 256)},
+            {"16 ... 1024": (16, 64, 128, 256, 512, 1024), "16 ... 256": (16, 64, 256)},
             {"16 ... 4096": (16, 64, 256, 1024, 4096), "16 ... 1024": (16, 64, 256, 1024)},
         ),
         batches=P((1, 4), (1, 4, 16, 64)), static_batches=P((1, 4), (1, 16)),
@@ -168,14 +168,14 @@ COST = {
             {"128 ... 1024": (128, 256, 512, 1024), "64 ... 256": (64, 128, 256)},
             {"1024 ... 65536": (1024, 4096, 16384, 65536), "128 ... 1024": (128, 256, 512, 1024)},
         ),
-        fit_min_len=P(16, 128, 1024), repeats=P(2, 3), timeout_s=P(10.0, 20.0, 60.0),
+        fit_min_len=P(16, 64, 1024), repeats=P(2, 3), timeout_s=P(10.0, 20.0, 60.0),
     ),
     "long_range": dict(  # the LSTM runs are chapter 2's copy sweep's (_COPY): from the cache
         lstm=_COPY,
         transformer={
-            **_COPY, "cell": "transformer", "hidden_size": 16, "learning_rate": 3e-3,
+            **_COPY, "cell": "transformer", "hidden_size": 20, "learning_rate": 3e-3,
             "warmup_iters": P(5, 40, 300), "forget_bias": None,
-            "cell_options": {"num_layers": 2, "nhead": 2},
+            "cell_options": {"num_layers": 1, "nhead": 2},
         },
         delays=P((5, 10), (10, 20, 50), (10, 20, 50, 100, 200)), seeds=_SEEDS,
     ),
