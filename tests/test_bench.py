@@ -262,6 +262,8 @@ BAD_ARGS = [
     (["lm", "--device", "cuda:x"], "argument --device: unknown device 'cuda:x'"),
     (["lm", "--arch", "mamba"], "argument --arch: invalid choice: 'mamba'"),
     (["lm", "--dtype", "fp8"], "argument --dtype: invalid choice: 'fp8'"),
+    (["lm", "--dropout", "1.5"], "dropout must be a number in [0, 1), got 1.5"),
+    (["lm", "--arch", "lstm", "--dropout", "0.1"], "dropout=0.1 is a gpt option"),
     (["lm", "--reference"], "unrecognized arguments: --reference"),  # moved to benchmarks/
     (["seqlen", "--lengths", "0"], "argument --lengths: must be a positive int, got '0'"),
     (["seqlen", "--hidden_size", "10", "--nhead", "4"], "hidden_size=10 must be a multiple"),
@@ -313,3 +315,10 @@ def test_the_bench_package_reads_nothing_outside_seqlab():
     assert "--reference" not in _parser().format_help()
     assert all(p.stat().st_size and len(p.read_text().splitlines()) < 400
                for p in (package / "bench").glob("*.py"))  # fmt: skip
+
+
+def test_lm_dropout_reaches_the_gpt():
+    build_model = bench_lm_module.build_model
+    model = build_model(LMBenchConfig(n_layer=1, n_embd=32, n_head=2, dropout=0.2), vocab_size=11)
+    assert model.config.dropout == 0.2
+    assert build_model(LMBenchConfig(n_layer=1, n_embd=32, n_head=2), 11).config.dropout == 0.0
