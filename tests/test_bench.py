@@ -160,7 +160,8 @@ def test_lm_cli_three_steps_alone(capsys):
 
 def test_compare_nanogpt_alternates_with_the_reference():
     cmd = [sys.executable, "benchmarks/compare_nanogpt.py", "--max_iters", "3", *TINY]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = _last_json(out.stdout)
@@ -290,7 +291,8 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
 
 def test_bad_argument_from_the_shell_has_no_traceback():
     cmd = [sys.executable, "-m", "seqlab.bench", "lm", "--n_head", "3", "--n_embd", "128"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (
