@@ -152,6 +152,17 @@ ATTENTION = {
     "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=512),  # = the slider
     "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
 }
+
+# -- chapter 5: nanoGPT's recipes (run by the chapter on a CUDA device only) -------------------
+_TINY_RECIPE = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=4,
+                    eval_interval=2, learning_rate=1e-3)
+REPRODUCTION = {
+    "nanogpt": dict(
+        recipes=P({"CPU recipe": _TINY_RECIPE, "GPU recipe": {**_TINY_RECIPE, "n_layer": 2}},
+                  None),  # None: nanoGPT's two recipes in full
+        eval_iters=P(1, 10),
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -159,6 +170,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm": LSTM,
     "gru": GRU,
     "attention": ATTENTION,
+    "reproduction": REPRODUCTION,
 }
 
 
