@@ -174,3 +174,22 @@ def test_long_range_runs_every_cell_delay_and_seed():
     runs = long_range(config, device="cpu", cache=False)["runs"]
     assert len(runs) == 12 and set(runs["cell"]) == {"lstm", "transformer"}
     assert runs["baseline"].eq(1 / 8).all()
+
+
+def test_interactives_draw_the_measured_states_without_measuring(monkeypatch):
+    from seqlab.viz import attention_cost as viz
+
+    config = AttentionCostConfig(
+        hidden_size=8, nhead=2, lengths={"8, 16": (8, 16)}, batches=(1, 2), static_batches=(1,),
+        attn_lengths={"8, 16": (8, 16)}, attn_nhead=1, attn_head_dim=4, repeats=1,
+        attn_impls=("naive", "sdpa"), fit_min_len=1,
+    )  # fmt: skip
+    r = attention_cost(config, device="cpu", cache=False)
+    monkeypatch.setattr(viz, "measure_models", lambda *a, **k: pytest.fail("re-measured"))
+    monkeypatch.setattr(viz, "measure_attention", lambda *a, **k: pytest.fail("re-measured"))
+    models = viz.model_cost_interactive(r, ["cpu"]).static_figure()
+    assert len(models.data) == 2  # LSTM and Transformer at the one static batch size
+    attention = viz.attention_cost_interactive(r, ["cpu"])
+    fig = attention.static_figure()
+    assert len(fig.data) == 4 and len(fig.layout.updatemenus[0].buttons) == 2  # time, memory
+    assert "flash" in fig.data[1].name
