@@ -152,6 +152,23 @@ ATTENTION = {
     "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=512),  # = the slider
     "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
 }
+
+# -- chapter 6, the cost of attention: efficient attention and decoding (helper ch6eff) -------
+EFFICIENT = {
+    "efficient": dict(  # the same GPT with full / sliding / linear attention, 3 seeds
+        window=P(8, 16), seeds=_SEEDS, n_layer=P(1, 2), n_embd=P(32, 64),
+        block_size=P(32, 128), batch_size=P(4, 8), max_iters=P(15, 300, 2000),
+        warmup_iters=P(3, 20), eval_iters=P(2, 8, 20),
+    ),
+    "efficient_cost": dict(  # one attention call, forward+backward, against T
+        lengths=P((32, 128, 512), (64, 128, 256, 512, 1024, 2048, 4096)),
+        window=16, rounds=3, repeats=P(1, 3), timeout_s=P(2.0, 5.0),
+    ),
+    "decoding": dict(
+        positions=P((1, 8, 64), (1, 4, 16, 64, 256, 1024)), block_size=P(64, 1024),
+        rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -160,6 +177,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "gru": GRU,
     "attention": ATTENTION,
 }
+# chapter 6's rows may come from two helpers: merge, whoever registered "cost" first
+SIZES.setdefault("cost", {}).update(EFFICIENT)
 
 
 def row(key: str, profile: str | None = None) -> dict[str, Any]:
