@@ -148,6 +148,8 @@ BOOK_FIGURES = {
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
     "transformer": {"pe_heatmap", "pe_curves"},
+    "cost": {"efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
+             "kv_cache"},
 }  # fmt: skip
 
 

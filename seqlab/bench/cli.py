@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import pandas as pd
 
 from seqlab.bench.decode import bench_decode
-from seqlab.bench.lm import bench_lm
+from seqlab.bench.lm import _loadavg, bench_lm
 from seqlab.bench.lm_config import LM_ARCHS, LM_DTYPES, PRESETS, LMBenchConfig, check_device
 from seqlab.bench.seqlen import IMPLS, SEQLEN_MODELS, bench_seqlen, check_seqlen_args
 from seqlab.device import get_device, provenance
@@ -242,9 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.commands["decode"].error(
                 f"n_embd={kw['n_embd']} must be a multiple of n_head={kw['n_head']}"
             )
+        load_start = _loadavg()
         df = bench_decode(device=device, **kw)
         print(df.to_string(index=False, float_format="%.4g"))
         result = dict(benchmark="decode", config=kw, results=df.to_dict(orient="records"))
+        result["loadavg_start"], result["loadavg_end"] = load_start, _loadavg()
         result["provenance"] = provenance(device)
     else:
         try:
