@@ -26,7 +26,15 @@ from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import compare
 from seqlab.models import count_params
 
-__all__ = ["DecodingConfig", "decoding", "latency_slopes"]
+__all__ = ["DECODER_NAMES", "DecodingConfig", "decoding", "latency_slopes"]
+
+#: (model, mode) of :data:`seqlab.bench.decode.DECODERS` -> the name tables and phrases print
+DECODER_NAMES = {
+    ("gpt", "recompute"): "GPT without cache",
+    ("gpt", "cache"): "GPT with KV cache",
+    ("gpt-linear", "state"): "linear-attention GPT (state)",
+    ("lstm", "state"): "LSTM (state)",
+}
 
 
 @dataclass
@@ -48,7 +56,8 @@ class DecodingConfig:
 
 def latency_slopes(summary: pd.DataFrame, min_position: int = 16) -> pd.DataFrame:
     """Least-squares slope of log(latency) against log(p) per decoder, over p >= min_position
-    (the short contexts are dominated by fixed per-call overhead)."""
+    (the short contexts are dominated by fixed per-call overhead); None with fewer than two
+    such points."""
     rows = []
     for (model, mode), g in summary.groupby(["model", "mode"], sort=False):
         g = g[g["position"] >= min_position]
@@ -88,7 +97,8 @@ def decoding(config: DecodingConfig, device: torch.device, progress: bool) -> di
     wide = summary.pivot_table(index="position", columns=["model", "mode"], values="latency_s")
     cross = crossover(wide.index, wide[("gpt", "cache")], wide[("gpt", "recompute")])
     longest = table[table["position"] == table["position"].max()].copy()
-    longest["decoder"] = longest["model"] + " (" + longest["mode"] + ")"
+    pairs = zip(longest["model"], longest["mode"], strict=True)
+    longest["decoder"] = [DECODER_NAMES[m] for m in pairs]
     comparison = compare(longest, "decoder", "median_s", seed="round")
     return {
         "table": table,

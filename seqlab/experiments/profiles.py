@@ -165,7 +165,7 @@ EFFICIENT = {
         window=16, rounds=3, repeats=P(1, 3), timeout_s=P(1.0, 1.5, 10.0),
     ),
     "decoding": dict(
-        positions=P((1, 8, 64), (1, 4, 16, 64, 256, 1024)), block_size=P(64, 1024),
+        positions=P((1, 16, 64), (1, 4, 16, 64, 256, 1024)), block_size=P(64, 1024),
         rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
     ),
 }

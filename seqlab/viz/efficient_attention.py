@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from seqlab.experiments.decoding import decoding
+from seqlab.experiments.decoding import DECODER_NAMES, decoding
 from seqlab.experiments.efficient_attention import ATTENTION_NAMES, efficient_cost, efficient_lm
 from seqlab.viz.export import register_figure
 from seqlab.viz.style import PALETTE
@@ -27,11 +27,11 @@ __all__ = ["KIND_COLORS", "cost_figure", "latency_figure", "loss_figure"]
 
 KIND_COLORS = {"full": PALETTE[0], "explicit": PALETTE[7], "sliding": PALETTE[1],
                "linear": PALETTE[2]}  # fmt: skip
-DECODER_STYLE = {  # (model, mode) -> (label, colour, dash)
-    ("gpt", "recompute"): ("GPT, no cache (re-reads the context)", PALETTE[7], "dash"),
-    ("gpt", "cache"): ("GPT with KV cache", PALETTE[0], "solid"),
-    ("gpt-linear", "state"): ("GPT, linear attention (state)", PALETTE[2], "solid"),
-    ("lstm", "state"): ("LSTM (state)", PALETTE[3], "solid"),
+DECODER_STYLE = {  # (model, mode) -> (colour, dash)
+    ("gpt", "recompute"): (PALETTE[7], "dash"),
+    ("gpt", "cache"): (PALETTE[0], "solid"),
+    ("gpt-linear", "state"): (PALETTE[2], "solid"),
+    ("lstm", "state"): (PALETTE[3], "solid"),
 }
 QUANTITIES = {"time_s": ("forward + backward time (ms)", 1e3), "mem_mb": ("peak memory (MB)", 1)}
 
@@ -80,7 +80,8 @@ def latency_figure(summary: pd.DataFrame) -> go.Figure:
     """Milliseconds per generated token against the context length p (log-log)."""
     fig = go.Figure()
     for (model, mode), g in summary.groupby(["model", "mode"], sort=False):
-        label, color, dash = DECODER_STYLE.get((model, mode), (f"{model} {mode}", None, "solid"))
+        label = DECODER_NAMES.get((model, mode), f"{model} ({mode})")
+        color, dash = DECODER_STYLE.get((model, mode), (None, "solid"))
         g = g.sort_values("position")
         fig.add_scatter(x=g["position"], y=g["latency_s"] * 1e3, name=label, mode="lines+markers",
                         line={"color": color, "dash": dash})  # fmt: skip
