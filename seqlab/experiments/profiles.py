@@ -157,7 +157,7 @@ ATTENTION = {
 EFFICIENT = {
     "efficient": dict(  # the same GPT with full / sliding / linear attention, 3 seeds
         window=P(8, 16), seeds=_SEEDS, n_layer=P(1, 2), n_embd=P(32, 64),
-        block_size=P(32, 128), batch_size=P(4, 8), max_iters=P(15, 200, 2000),
+        block_size=P(32, 128), batch_size=P(4, 8), max_iters=P(15, 150, 2000),
         warmup_iters=P(3, 20), eval_iters=P(2, 8, 20),
     ),
     "efficient_cost": dict(  # one attention call, forward+backward, against T
