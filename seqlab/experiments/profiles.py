@@ -153,6 +153,17 @@ ATTENTION = {
     "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
 }
 
+# -- chapter 5: nanoGPT's recipes (run by the chapter on a CUDA device only) -------------------
+_TINY_RECIPE = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=4,
+                    eval_interval=2, learning_rate=1e-3)
+REPRODUCTION = {
+    "nanogpt": dict(
+        recipes=P({"CPU recipe": _TINY_RECIPE, "GPU recipe": {**_TINY_RECIPE, "n_layer": 2}},
+                  None),  # None: nanoGPT's two recipes in full
+        eval_iters=P(1, 10),
+    ),
+}
+
 # -- chapter 6, the cost of attention: efficient attention and decoding (helper ch6eff) -------
 EFFICIENT = {
     "efficient": dict(  # the same GPT with full / sliding / linear attention, 3 seeds
@@ -176,6 +187,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm": LSTM,
     "gru": GRU,
     "attention": ATTENTION,
+    "reproduction": REPRODUCTION,
 }
 # chapter 6's rows may come from two helpers: merge, whoever registered "cost" first
 SIZES.setdefault("cost", {}).update(EFFICIENT)
