@@ -85,21 +85,23 @@ def sliding_window_attention(
     window = check_positive_int(window, "window")
     B, nh, T, hs = q.shape
     w = min(window, T)  # block size = window
-    n = -(-T // w)  # blocks, ceil(T / w)
+    n = -(-T // w)  # blocks: ceil(T / w)
     pad = n * w - T
 
-    def blocks(x: torch.Tensor) -> torch.Tensor:  # (B, nh, T, d) -> (B, nh, n, w, d)
+    def blocks(x):  # (B, nh, T, d) -> (B, nh, n, w, d)
         return F.pad(x, (0, 0, 0, pad)).view(B, nh, n, w, x.shape[-1])
 
-    def with_previous(x: torch.Tensor) -> torch.Tensor:  # (B, nh, n, w, d) -> (B, nh, n, 2w, d)
-        prev = F.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :-1]  # block b-1 (zeros before block 0)
+    def with_previous(x):  # (B, nh, n, w, d) -> (B, nh, n, 2w, d)
+        prev = F.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :-1]  # block b-1; 0 for b=0
         return torch.cat([prev, x], dim=3)
 
     qb = blocks(q)  # (B, nh, n, w, hs)
-    kb, vb = with_previous(blocks(k)), with_previous(blocks(v))  # (B, nh, n, 2w, hs|hsv)
-    scores = (qb @ kb.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, n, w, 2w)
-    # query r of block b is position bw + r; key s of [b-1, b] is position (b-1)w + s:
-    # keep i - w < j <= i  <=>  r < s <= r + w, and j >= 0 (no key before the text)
+    kb = with_previous(blocks(k))  # (B, nh, n, 2w, hs)
+    vb = with_previous(blocks(v))  # (B, nh, n, 2w, hsv)
+    scale = 1.0 / math.sqrt(hs)
+    scores = (qb @ kb.transpose(-2, -1)) * scale  # (B, nh, n, w, 2w)
+    # query r of block b is position i = bw + r; key s of [b-1, b] is
+    # j = (b-1)w + s. Keep i - w < j <= i  <=>  r < s <= r + w, and j >= 0.
     r = torch.arange(w, device=q.device)[:, None]  # (w, 1)
     s = torch.arange(2 * w, device=q.device)[None, :]  # (1, 2w)
     keep = ((s > r) & (s <= r + w)).expand(n, w, 2 * w).clone()  # (n, w, 2w)
