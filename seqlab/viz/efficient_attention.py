@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from seqlab.experiments.decoding import DECODER_NAMES, decoding
 from seqlab.experiments.efficient_attention import ATTENTION_NAMES, efficient_cost, efficient_lm
@@ -33,7 +34,7 @@ DECODER_STYLE = {  # (model, mode) -> (colour, dash)
     ("gpt-linear", "state"): (PALETTE[2], "solid"),
     ("lstm", "state"): (PALETTE[3], "solid"),
 }
-QUANTITIES = {"time_s": ("forward + backward time (ms)", 1e3), "mem_mb": ("peak memory (MB)", 1)}
+QUANTITIES = {"time_s": ("fwd + bwd time (ms)", 1e3), "mem_mb": ("peak memory (MB)", 1)}
 
 
 def _log_axes(fig: go.Figure, xs, x_title: str, y_title: str) -> None:
@@ -105,6 +106,9 @@ def _mpl_lines(ax, fig: go.Figure) -> None:
         ax.axvline(shape.x0, ls=":", color=shape.line.color, lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    xs = list(fig.layout.xaxis.tickvals)  # the measured lengths, labelled plainly
+    ax.set_xticks(xs, [str(int(x)) for x in xs], rotation=90 if len(xs) > 5 else 0)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(fig.layout.xaxis.title.text)
     ax.set_ylabel(fig.layout.yaxis.title.text)
 
