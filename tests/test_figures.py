@@ -148,7 +148,9 @@ BOOK_FIGURES = {
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
     "transformer": {"pe_heatmap", "pe_curves"},
-    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range"},
+    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range",
+             "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
+             "kv_cache"},
 }  # fmt: skip
 
 
