@@ -147,7 +147,10 @@ BOOK_FIGURES = {
             "gru_cell"},
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
-    "transformer": {"pe_heatmap", "pe_curves"},
+    "transformer": {
+        "pe_heatmap", "pe_curves", "pe_offset_dots", "positions_extrapolation",
+        "stability_grid", "stability_init_grads", "transformer_block",
+    },
 }  # fmt: skip
 
 
