@@ -30,7 +30,8 @@ from scipy import stats
 from seqlab.checks import check_choice, check_positive_int
 from seqlab.device import cpu_threads
 from seqlab.experiments.char_lm import shakespeare
-from seqlab.experiments.results import experiment
+from seqlab.experiments.results import Result, experiment
+from seqlab.experiments.seeds import compare
 from seqlab.models.gpt import GPT, GPTConfig
 from seqlab.train import TrainConfig, train
 
@@ -202,3 +203,28 @@ def extrapolation(config: ExtrapolationConfig, device: torch.device, progress: b
     )
     bands["inside"] = bands["lo"] < c.train_len
     return {"per_position": per_position, "bands": bands, "steps": steps}
+
+
+def extrapolation_verdicts(result: Result) -> dict[str, str]:
+    """The comparisons the chapter prints, each decided by the tie rule
+    (:func:`seqlab.experiments.seeds.compare`) over seeds, on the mean loss of each run over
+    the positions inside (< train_len) and beyond the trained length.
+
+    Keys: ``inside`` and ``beyond`` (learned vs sinusoidal there), and one per kind of
+    position (``learned``, ``sinusoidal``: inside vs beyond for that kind).
+    """
+    b = result["bands"]
+    per_seed = (
+        b.assign(where=b["inside"].map({True: "inside", False: "beyond"}))
+        .groupby(["positions", "where", "seed"], as_index=False)["loss"]
+        .mean()
+    )
+    sample = f"{result.config.eval_windows} validation windows"
+    out = {}
+    for where in ("inside", "beyond"):
+        c = compare(per_seed[per_seed["where"] == where], "positions", "loss")
+        out[where] = c.phrase_pair("learned", "sinusoidal", sample=sample)
+    for kind in result.config.positions:
+        c = compare(per_seed[per_seed["positions"] == kind], "where", "loss")
+        out[kind] = c.phrase_pair("inside", "beyond", sample=sample)
+    return out

@@ -27,11 +27,18 @@ import torch
 from seqlab.data.corpus import CharDataset
 from seqlab.device import cpu_threads
 from seqlab.experiments.char_lm import shakespeare
-from seqlab.experiments.results import experiment
+from seqlab.experiments.results import Result, experiment
+from seqlab.experiments.seeds import compare, join_words
 from seqlab.models.gpt import GPT, GPTConfig
 from seqlab.train import TrainConfig, estimate_loss, train
 
 LN_NAMES = {False: "post-LN", True: "pre-LN"}
+INIT_NAMES = {"gpt2": "GPT-2 init", "xavier": "Xavier init"}
+
+
+def group_label(ln: str, warmup: int) -> str:
+    """ "post-LN, no warm-up", "pre-LN, 50 warm-up steps": the name of a group of the grid."""
+    return f"{ln}, {'no warm-up' if warmup == 0 else f'{warmup} warm-up steps'}"
 
 
 @dataclass
@@ -155,3 +162,39 @@ def stability(config: StabilityConfig, device: torch.device, progress: bool) -> 
     unigram = float(-logp[dataset.split("val")].mean())
     return {"runs": pd.DataFrame(runs), "grads": pd.concat(grads, ignore_index=True),
             "unigram": unigram}  # fmt: skip
+
+
+def stability_verdicts(result: Result, stuck_margin: float = 0.05) -> dict[str, str]:
+    """What the chapter says about the grid, each comparison decided by the tie rule.
+
+    Keys: ``depths`` (per depth, the four groups compared on the final validation loss of the
+    runs that did not diverge; depths where a group has < 3 such runs are left out),
+    ``stuck`` (per group, the runs that ended within ``stuck_margin`` nats of the unigram
+    loss: no use of context learnt), ``last_<init>`` (post- vs pre-LN gradient norm of the
+    last block's W^2 at the deepest depth) and ``post_<init>`` (post-LN: last vs first block).
+    """
+    runs, c = result["runs"], result.config
+    ok = runs[~runs["diverged"]]
+    ok = ok.assign(group=[group_label(a, b) for a, b in zip(ok["ln"], ok["warmup"], strict=True)])
+    texts = []
+    for depth in c.depths:
+        sub = ok[ok["n_layer"] == depth]
+        if sub["group"].nunique() > 1 and sub.groupby("group")["seed"].nunique().min() >= 3:
+            layers = f"{depth} layer{'s' if depth > 1 else ''}"
+            texts.append(f"at {layers}: {compare(sub, 'group', 'val_loss').phrase()}")
+    stuck = ok[ok["val_loss"] > result["unigram"] - stuck_margin]
+    counts = [f"{g}: {n} of {(ok['group'] == g).sum()}"
+              for g, n in stuck.groupby("group", sort=False).size().items()]  # fmt: skip
+    out = {"depths": "; ".join(texts) or "no depth had three finished runs in every group",
+           "stuck": join_words(counts) if counts else "none"}  # fmt: skip
+    deep = max(c.depths)
+    grads = result["grads"][result["grads"]["n_layer"] == deep]
+    for init in c.inits:
+        g = grads[grads["init"] == init]
+        last = compare(g[g["layer"] == deep], "ln", "ffn_grad_norm", lower_is_better=False)
+        out[f"last_{init}"] = last.phrase_pair("post-LN", "pre-LN", word="larger")
+        post = g[(g["ln"] == "post-LN") & g["layer"].isin([1, deep])]
+        post = post.assign(where=post["layer"].map({1: "first block", deep: "last block"}))
+        ends = compare(post, "where", "ffn_grad_norm", lower_is_better=False)
+        out[f"post_{init}"] = ends.phrase_pair("last block", "first block", word="larger")
+    return out

@@ -13,18 +13,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from seqlab.experiments.stability import stability
+from seqlab.experiments.stability import INIT_NAMES, group_label, stability
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.style import PALETTE
 
 __all__ = ["grad_figure", "grid_figure"]
 
 _DASH = {0: "dash", 1: "solid"}
-INIT_NAMES = {"gpt2": "GPT-2 init", "xavier": "Xavier init"}
-
-
-def _label(ln: str, warmup: int) -> str:
-    return f"{ln}, {'no warm-up' if warmup == 0 else f'{warmup} warm-up steps'}"
 
 
 def grid_figure(runs: pd.DataFrame, unigram: float | None = None) -> go.Figure:
@@ -35,7 +30,7 @@ def grid_figure(runs: pd.DataFrame, unigram: float | None = None) -> go.Figure:
     for (ln, warmup), g in groups:
         s = g.groupby("n_layer")["val_loss"].agg(["mean", "std", "count"])
         n_div = int(g["diverged"].sum())
-        name = _label(ln, warmup) + (f" ({n_div} diverged)" if n_div else "")
+        name = group_label(ln, warmup) + (f" ({n_div} diverged)" if n_div else "")
         fig.add_scatter(x=s.index, y=s["mean"], error_y=dict(type="data",
                         array=(s["std"] / np.sqrt(s["count"])).fillna(0)), name=name,
                         mode="lines+markers", line=dict(color=PALETTE[ln == "pre-LN"],
