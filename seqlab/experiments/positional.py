@@ -132,7 +132,11 @@ class ExtrapolationConfig:
     """GPTs with ``positions`` ("learned", "sinusoidal") trained on windows of ``train_len``
     characters, evaluated on ``eval_windows`` validation windows of ``eval_len`` (the model's
     ``block_size``), losses averaged in bands of ``band`` positions. Same data, batches and
-    steps for every run; ``seeds`` (initial weights and batches)."""
+    steps for every run; ``seeds`` (initial weights and batches). ``sinusoid_rms``: the
+    sinusoidal table is scaled to this root-mean-square value (None: as computed, RMS
+    1/sqrt(2)); the default 0.02 is the standard deviation of GPT-2's initial token vectors,
+    which the table is added to (Vaswani et al. instead scale the token vectors up by
+    sqrt(C))."""
 
     positions: tuple[str, ...] = ("learned", "sinusoidal")
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -147,6 +151,7 @@ class ExtrapolationConfig:
     warmup_iters: int = 20
     eval_windows: int = 256
     band: int = 8
+    sinusoid_rms: float | None = 0.02
     cpu_threads: int | str | None = 1
 
     def __post_init__(self) -> None:
@@ -184,6 +189,9 @@ def extrapolation(config: ExtrapolationConfig, device: torch.device, progress: b
                                 n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd,
                                 pos=positions)  # fmt: skip
                 model = GPT(gpt)
+                if positions == "sinusoidal" and c.sinusoid_rms is not None:
+                    with torch.no_grad():  # RMS of sin and cos over a period: 1/sqrt(2)
+                        model.wpe.pe.mul_(c.sinusoid_rms * np.sqrt(2.0))
                 g = torch.Generator().manual_seed(seed)
                 tc = TrainConfig(max_iters=c.max_iters, learning_rate=c.learning_rate,
                                  warmup_iters=c.warmup_iters, seed=seed, progress=progress)  # fmt: skip

@@ -155,7 +155,7 @@ ATTENTION = {
 # -- chapter 5, the Transformer (positions, the block, stability) ------------------------------
 TRANSFORMER = {
     "positions": dict(  # learned vs sinusoidal positions beyond the trained length
-        seeds=(0, 1, 2), n_layer=2, n_embd=P(32, 48), train_len=P(16, 32), eval_len=P(32, 64),
+        seeds=(0, 1, 2), n_layer=2, n_embd=32, train_len=P(16, 32), eval_len=P(32, 64),
         batch_size=P(8, 32), max_iters=P(10, 300, 1000), warmup_iters=P(2, 20),
         eval_windows=P(16, 256), band=8,
     ),

@@ -76,7 +76,8 @@ def stability_grid(profile: str) -> Figure:
     """Print twin of :func:`grid_figure` for the chapter's row."""
     r = stability("transformer.stability")
     fig = plotly_to_matplotlib(grid_figure(r.runs, r.unigram))
-    fig.axes[0].legend(fontsize="x-small")
+    fig.axes[0].set_xticks(sorted(r.runs["n_layer"].unique()))
+    fig.axes[0].legend(fontsize="x-small", loc="best")
     return fig
 
 
@@ -92,5 +93,6 @@ def stability_init_grads(profile: str) -> Figure:
     """Print twin of :func:`grad_figure`."""
     r = stability("transformer.stability")
     fig = plotly_to_matplotlib(grad_figure(r.grads))
+    fig.axes[0].set_xticks(range(1, int(r.grads["n_layer"].max()) + 1))
     fig.axes[0].legend(fontsize="x-small")
     return fig

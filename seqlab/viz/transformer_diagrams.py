@@ -6,6 +6,7 @@ them. Registered for ``make figures`` as ``transformer_block``.
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
 from seqlab.viz.attention_diagrams import _arrow, _box
 from seqlab.viz.export import register_figure
@@ -41,21 +42,20 @@ def _column(ax, cx: float, items, title: str, post: bool) -> None:
     ax.text(cx, len(items) * dy - 0.1, title, ha="center", fontsize=8, weight="bold")
 
 
-def _circle(x: float, y: float):
-    from matplotlib.patches import Circle
-
+def _circle(x: float, y: float) -> Circle:
     return Circle((x, y), 0.12, facecolor="white", edgecolor="black", lw=0.8)
 
 
-def block_diagram() -> Figure:
+def block_diagram(figsize: tuple[float, float] | None = (4.6, 3.6)) -> Figure:
     """Post-LN (left: x = LN(x + f(x))) and pre-LN (right: x = x + f(LN(x))) blocks; f is the
-    masked multi-head self-attention, then the feed-forward network."""
-    fig = Figure(figsize=(4.6, 3.6))
+    masked multi-head self-attention, then the feed-forward network. ``figsize`` None: the
+    current rc's size (the paper's column inside ``make figures``)."""
+    fig = Figure(figsize=figsize)
     ax = fig.add_subplot()
-    _column(ax, 1.3, _POST, "post-LN: x = LN(x + f(x))", post=True)
-    _column(ax, 4.3, _PRE, "pre-LN: x = x + f(LN(x))", post=False)
+    _column(ax, 1.3, _POST, "post-LN\nx = LN(x + f(x))", post=True)
+    _column(ax, 4.3, _PRE, "pre-LN\nx = x + f(LN(x))", post=False)
     ax.set_xlim(-0.2, 5.4)
-    ax.set_ylim(-0.4, len(_POST) * 0.62 + 0.1)
+    ax.set_ylim(-0.4, len(_POST) * 0.62 + 0.45)
     ax.axis("off")
     return fig
 
@@ -71,4 +71,4 @@ def block_diagram() -> Figure:
 )
 def transformer_block(profile: str) -> Figure:
     """Block diagram."""
-    return block_diagram()
+    return block_diagram(figsize=None)
