@@ -194,7 +194,8 @@ def build_model(cfg: LMBenchConfig, vocab_size: int) -> torch.nn.Module:
     if cfg.arch == "gpt":
         bias = {} if cfg.bias is None else {"bias": cfg.bias}
         return build_lm("gpt", vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                        n_head=cfg.n_head, n_embd=cfg.n_embd, **bias)  # fmt: skip
+                        n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout,
+                        **bias)  # fmt: skip
     return build_lm(cfg.arch, vocab_size, n_embd=cfg.n_embd, hidden_size=cfg.n_embd,
                     n_layer=cfg.n_layer, impl=cfg.impl)  # fmt: skip
 

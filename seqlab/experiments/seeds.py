@@ -303,6 +303,9 @@ class Comparison:
         best, rest = list(self.best), [g for g in self.table.index if g not in self.best]
         f = self._fmt(self.table.index)
         basis = self._basis(self.table.index, sample)
+        decided = self.pairs[self.pairs["better"].notna()]
+        if not rest and len(decided):  # a partial order: some pairs decided, no best set
+            return self._phrase_partial(decided, f, basis)
         if not rest:
             diff = self._diff(best)
             within = f"difference{'s up to' if len(best) > 2 else ''} {diff} within the spread"
@@ -312,6 +315,19 @@ class Comparison:
             return f"{best[0]} {word} ({f[best[0]]}) vs {others}; {basis}"
         tops = ", ".join(f[g] for g in best)
         return f"{join_words(best)} tied {word} ({tops}) vs {others}; {basis}"
+
+    def _phrase_partial(self, decided: pd.DataFrame, f: dict[str, str], basis: str) -> str:
+        """``"A lower than C; A and B tied, B and C tied (A 1.0 ± 0.1, ...; basis)"``: no group (or
+        set of groups) beats all the others, yet some pairs are decided."""
+        word = "lower" if self.lower_is_better else "higher"
+        wins = [
+            f"{r.better} {word} than {r.b if r.better == r.a else r.a}"
+            for r in decided.itertuples()
+        ]
+        tied = self.pairs[self.pairs["better"].isna()]
+        ties = [f"{r.a} and {r.b} tied" for r in tied.itertuples()]
+        values = ", ".join(f"{g} {f[g]}" for g in self.table.index)
+        return f"{'; '.join(wins)}; {', '.join(ties)} ({values}; {basis})"
 
     def phrase_pair(self, a: str, b: str, word: str | None = None, sample: str | None = None):
         """One comparative: ``"LSTM lower than GRU (1.91 ± 0.02 vs 1.95 ± 0.01; ...)"`` or
