@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -20,7 +21,13 @@ from seqlab.experiments.positional import (
     pe_state,
     sinusoid_table,
 )
-from seqlab.experiments.stability import StabilityConfig, init_grad_norms, stability
+from seqlab.experiments.results import Result
+from seqlab.experiments.stability import (
+    StabilityConfig,
+    init_grad_norms,
+    stability,
+    stability_verdicts,
+)
 from seqlab.models.gpt import GPT, GPTConfig
 from seqlab.models.transformer import TransformerBlock, sinusoidal_positional_encoding
 from seqlab.models.twins import torch_twin
@@ -167,3 +174,25 @@ def test_stability_tiny_grid():
     assert 2.5 < r.unigram < 4.5
     with pytest.raises(ValueError, match="warmups"):
         StabilityConfig(warmups=(0, 500), max_iters=100)
+
+
+def test_verdicts_go_through_the_tie_rule():
+    rng = np.random.default_rng(0)
+    c = StabilityConfig(depths=(2,), warmups=(0, 5), max_iters=10)
+    runs = pd.DataFrame(
+        [dict(ln=ln, warmup=w, n_layer=2, seed=s, diverged=False,
+              val_loss=(3.30 if ln == "post-LN" else 2.5) + 0.01 * rng.random())
+         for ln in ("post-LN", "pre-LN") for w in (0, 5) for s in (0, 1, 2)]
+    )  # fmt: skip
+    grads = pd.DataFrame(
+        [dict(ln=ln, init=init, n_layer=2, seed=s, layer=layer,
+              ffn_grad_norm=(layer if ln == "post-LN" else 0.5) + 0.01 * s)
+         for ln in ("post-LN", "pre-LN") for init in c.inits for s in (0, 1, 2)
+         for layer in (1, 2)]
+    )  # fmt: skip
+    result = Result("stability", c, {"runs": runs, "grads": grads, "unigram": 3.3}, {})
+    v = stability_verdicts(result)
+    assert "at 2 layers: " in v["depths"] and "post-LN" in v["depths"]
+    assert v["stuck"].count("6 of 6") == 0 and "3 of 3" in v["stuck"]
+    assert v["last_xavier"].startswith("post-LN larger than pre-LN")
+    assert v["post_gpt2"].startswith("last block larger than first block")
