@@ -160,9 +160,9 @@ TRANSFORMER = {
         eval_windows=P(16, 256), band=8,
     ),
     "stability": dict(  # post-LN vs pre-LN x warm-up x depth at a high learning rate
-        depths=P((1, 2), (2, 4, 8)), warmups=P((0, 5), (0, 50)), seeds=(0, 1, 2),
+        depths=P((1, 2), (2, 4, 8)), warmups=P((0, 5), (0, 100)), seeds=(0, 1, 2),
         n_embd=32, block_size=16, batch_size=16, max_iters=P(10, 200, 1000),
-        learning_rate=1e-2, eval_iters=P(2, 8), grad_batches=P(2, 4),
+        learning_rate=3e-3, eval_iters=P(2, 8), grad_batches=P(2, 4),
     ),
 }
 # fmt: on
