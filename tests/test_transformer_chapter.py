@@ -68,9 +68,12 @@ def test_misprint_loses_position_and_neighbourhood():
 
 
 def test_pe_state_is_fast_and_errors_name_the_argument():
-    start = time.perf_counter()
-    data = pe_state("misprint", 128, 64)
-    assert time.perf_counter() - start < 0.1
+    seconds = []
+    for _ in range(3):  # the best of three: a busy machine must not fail the test
+        start = time.perf_counter()
+        data = pe_state("misprint", 128, 64)
+        seconds.append(time.perf_counter() - start)
+    assert min(seconds) < 0.1  # a slider update
     assert data["pe"].shape == (64, 128) and len(data["dots"]) == 49
     with pytest.raises(ValueError, match="formula"):
         sinusoid_table(4, 8, "rope")
