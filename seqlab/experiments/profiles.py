@@ -156,12 +156,12 @@ ATTENTION = {
 TRANSFORMER = {
     "positions": dict(  # learned vs sinusoidal positions beyond the trained length
         seeds=(0, 1, 2), n_layer=2, n_embd=32, train_len=P(16, 32), eval_len=P(32, 64),
-        batch_size=P(8, 32), max_iters=P(10, 300, 1000), warmup_iters=P(2, 20),
+        batch_size=P(8, 16), max_iters=P(10, 300, 1000), warmup_iters=P(2, 20),
         eval_windows=P(16, 256), band=8,
     ),
     "stability": dict(  # post-LN vs pre-LN x warm-up x depth at a high learning rate
         depths=P((1, 2), (2, 4, 8)), warmups=P((0, 5), (0, 100)), seeds=(0, 1, 2),
-        n_embd=32, block_size=16, batch_size=16, max_iters=P(10, 200, 1000),
+        n_embd=32, block_size=16, batch_size=8, max_iters=P(10, 200, 1000),
         learning_rate=3e-3, eval_iters=P(2, 8), grad_batches=P(2, 4),
     ),
 }
