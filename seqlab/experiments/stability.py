@@ -37,8 +37,8 @@ INIT_NAMES = {"gpt2": "GPT-2 init", "xavier": "Xavier init"}
 
 
 def group_label(ln: str, warmup: int) -> str:
-    """ "post-LN, no warm-up", "pre-LN, 50 warm-up steps": the name of a group of the grid."""
-    return f"{ln}, {'no warm-up' if warmup == 0 else f'{warmup} warm-up steps'}"
+    """A group of the grid in words: "post-LN without warm-up", "pre-LN with 50-step warm-up"."""
+    return f"{ln} {'without warm-up' if warmup == 0 else f'with {warmup}-step warm-up'}"
 
 
 @dataclass
