@@ -196,6 +196,8 @@ def test_verdicts_go_through_the_tie_rule():
     result = Result("stability", c, {"runs": runs, "grads": grads, "unigram": 3.3}, {})
     v = stability_verdicts(result)
     assert "at 2 layers: " in v["depths"] and "post-LN" in v["depths"]
+    assert v["warmup_post"].startswith("at 2 layers, post-LN without warm-up and post-LN with")
+    assert "tied" in v["warmup_pre"]
     assert v["stuck"].count("6 of 6") == 0 and "3 of 3" in v["stuck"]
     assert v["last_xavier"].startswith("post-LN larger than pre-LN")
     assert v["post_gpt2"].startswith("last block larger than first block")

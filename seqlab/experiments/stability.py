@@ -167,7 +167,8 @@ def stability(config: StabilityConfig, device: torch.device, progress: bool) -> 
 def stability_verdicts(result: Result, stuck_margin: float = 0.05) -> dict[str, str]:
     """What the chapter says about the grid, each comparison decided by the tie rule.
 
-    Keys: ``depths`` (per depth, the four groups compared on the final validation loss of the
+    Keys: ``warmup_post`` / ``warmup_pre`` (per depth, without vs with warm-up),
+    ``depths`` (per depth, the four groups compared on the final validation loss of the
     runs that did not diverge; depths where a group has < 3 such runs are left out),
     ``stuck`` (per group, the runs that ended within ``stuck_margin`` nats of the unigram
     loss: no use of context learnt), ``last_<init>`` (post- vs pre-LN gradient norm of the
@@ -176,17 +177,26 @@ def stability_verdicts(result: Result, stuck_margin: float = 0.05) -> dict[str, 
     runs, c = result["runs"], result.config
     ok = runs[~runs["diverged"]]
     ok = ok.assign(group=[group_label(a, b) for a, b in zip(ok["ln"], ok["warmup"], strict=True)])
-    texts = []
+    texts, out = [], {}
     for depth in c.depths:
         sub = ok[ok["n_layer"] == depth]
         if sub["group"].nunique() > 1 and sub.groupby("group")["seed"].nunique().min() >= 3:
             layers = f"{depth} layer{'s' if depth > 1 else ''}"
             texts.append(f"at {layers}: {compare(sub, 'group', 'val_loss').phrase()}")
+    for ln in LN_NAMES.values():  # warm-up on vs off, per depth (Xiong et al.'s question)
+        pairs = []
+        for depth in c.depths:
+            sub = ok[(ok["ln"] == ln) & (ok["n_layer"] == depth)]
+            names = [group_label(ln, w) for w in c.warmups]
+            if sub.groupby("group")["seed"].nunique().reindex(names).fillna(0).min() >= 3:
+                phrase = compare(sub, "group", "val_loss").phrase_pair(*names[:2])
+                pairs.append(f"at {depth} layer{'s' if depth > 1 else ''}, {phrase}")
+        out[f"warmup_{ln.split('-')[0]}"] = "; ".join(pairs) or "no depth had three runs of each"
     stuck = ok[ok["val_loss"] > result["unigram"] - stuck_margin]
     counts = [f"{g}: {n} of {(ok['group'] == g).sum()}"
               for g, n in stuck.groupby("group", sort=False).size().items()]  # fmt: skip
-    out = {"depths": "; ".join(texts) or "no depth had three finished runs in every group",
-           "stuck": join_words(counts) if counts else "none"}  # fmt: skip
+    out["depths"] = "; ".join(texts) or "no depth had three finished runs in every group"
+    out["stuck"] = join_words(counts) if counts else "none"
     deep = max(c.depths)
     grads = result["grads"][result["grads"]["n_layer"] == deep]
     for init in c.inits:
