@@ -146,28 +146,29 @@ def pe_offset_dots(profile: str) -> Figure:
     return plotly_to_matplotlib(offset_dots_figure())
 
 
-def extrapolation_curves(per_position: pd.DataFrame) -> pd.DataFrame:
-    """Mean and s.e. over seeds of the loss at each position: columns positions, position,
-    mean, sem."""
-    g = per_position.groupby(["positions", "position"])["loss"]
+def extrapolation_curves(bands: pd.DataFrame) -> pd.DataFrame:
+    """Mean and s.e. over seeds of the loss in each band of positions: columns positions, lo,
+    mean, sem (from :func:`~seqlab.experiments.positional.extrapolation`'s ``bands``)."""
+    g = bands.groupby(["positions", "lo"], sort=False)["loss"]
     out = g.agg(["mean", "std", "count"]).reset_index()
     out["sem"] = out["std"] / np.sqrt(out["count"])
     return out
 
 
-def extrapolation_figure(per_position: pd.DataFrame, train_len: int) -> go.Figure:
-    """Validation loss against position, learned vs sinusoidal (mean ± s.e. over seeds), with
-    the trained length marked."""
-    curves = extrapolation_curves(per_position)
+def extrapolation_figure(bands: pd.DataFrame, train_len: int, band: int) -> go.Figure:
+    """Validation loss per band of ``band`` positions, learned vs sinusoidal (mean ± s.e. over
+    seeds), plotted at the band's centre, with the trained length marked."""
+    curves = extrapolation_curves(bands)
     fig = go.Figure()
     for i, (name, c) in enumerate(curves.groupby("positions", sort=False)):
-        fig.add_scatter(x=c["position"], y=c["mean"], name=f"{name} positions",
-                        error_y=dict(type="data", array=c["sem"]), mode="lines",
+        fig.add_scatter(x=c["lo"] + (band - 1) / 2, y=c["mean"], name=f"{name} positions",
+                        error_y=dict(type="data", array=c["sem"]), mode="lines+markers",
                         line_color=PALETTE[i])  # fmt: skip
     fig.add_vline(x=train_len - 0.5, line_dash="dash", line_color="gray")
     fig.add_annotation(x=train_len - 0.5, y=1, yref="paper", text=" trained length",
                        showarrow=False, xanchor="left")  # fmt: skip
-    fig.update_layout(xaxis_title="position in the window", yaxis_title="validation loss (nats)",
+    fig.update_layout(xaxis_title=f"position in the window (bands of {band})",
+                      yaxis_title="validation loss (nats)",
                       legend=dict(orientation="h", y=-0.25))  # fmt: skip
     return fig
 
@@ -176,13 +177,14 @@ def extrapolation_figure(per_position: pd.DataFrame, train_len: int) -> go.Figur
     "positions_extrapolation",
     chapter="transformer",
     width="column",
-    caption="Validation loss at each position of windows twice the trained length, GPTs with "
-    "learned or sinusoidal positions (mean ± s.e. over 3 seeds); dashed: the trained length.",
+    caption="Validation loss by position (bands of 8) in windows twice the trained length, "
+    "GPTs with learned or sinusoidal positions (mean ± s.e. over 3 seeds); dashed: the "
+    "trained length.",
 )
 def positions_extrapolation(profile: str) -> Figure:
     """Print twin of :func:`extrapolation_figure` for the chapter's row."""
     r = extrapolation("transformer.positions")
-    fig = plotly_to_matplotlib(extrapolation_figure(r.per_position, r.config.train_len))
+    fig = plotly_to_matplotlib(extrapolation_figure(r.bands, r.config.train_len, r.config.band))
     fig.axes[0].axvline(r.config.train_len - 0.5, color="gray", linestyle="--", linewidth=0.8)
     fig.axes[0].legend(fontsize="small")
     return fig

@@ -58,7 +58,7 @@ def grad_figure(grads: pd.DataFrame, n_layer: int | None = None) -> go.Figure:
                         mode="lines+markers", line=dict(color=PALETTE[ln == "pre-LN"],
                         dash="solid" if init == "gpt2" else "dash"))  # fmt: skip
     fig.update_layout(xaxis_title=f"layer (of {n_layer}; 1 = input side)",
-                      yaxis_title="‖∂loss/∂W²‖ at initialisation", yaxis_type="log")  # fmt: skip
+                      yaxis_title="gradient norm of W₂", yaxis_type="log")  # fmt: skip
     fig.update_xaxes(tickvals=list(range(1, n_layer + 1)))
     return fig
 
