@@ -303,6 +303,7 @@ def bench_lm(
     result["matmul_peak_flops"], result["peak_dtype"] = peak, str(dtype).replace("torch.", "")
     result["threads"] = torch.get_num_threads()
     result["loadavg_start"], result["loadavg_end"] = load_start, _loadavg()
+    result["vocab_size"] = data.tokenizer.vocab_size
     result["provenance"] = provenance(device)
     return result
 
