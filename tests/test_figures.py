@@ -151,7 +151,9 @@ BOOK_FIGURES = {
         "pe_heatmap", "pe_curves", "pe_offset_dots", "positions_extrapolation",
         "stability_grid", "stability_init_grads", "transformer_block",
     },
-    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range"},
+    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range",
+             "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
+             "kv_cache"},
 }  # fmt: skip
 
 
