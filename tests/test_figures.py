@@ -147,7 +147,10 @@ BOOK_FIGURES = {
             "gru_cell"},
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
-    "transformer": {"pe_heatmap", "pe_curves"},
+    "transformer": {
+        "pe_heatmap", "pe_curves", "pe_offset_dots", "positions_extrapolation",
+        "stability_grid", "stability_init_grads", "transformer_block",
+    },
     "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range",
              "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
              "kv_cache"},

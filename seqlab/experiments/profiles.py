@@ -152,6 +152,19 @@ ATTENTION = {
     "scaling": dict(d_ks=(1, 4, 16, 64, 256, 1024), n_keys=16, n_queries=512),  # = the slider
     "attribution": dict(bottleneck="attention.bottleneck", n_examples=P(8, 40, 200)),
 }
+# -- chapter 5, the Transformer (positions, the block, stability) ------------------------------
+TRANSFORMER = {
+    "positions": dict(  # learned vs sinusoidal positions beyond the trained length
+        seeds=(0, 1, 2), n_layer=2, n_embd=32, train_len=P(16, 32), eval_len=P(32, 64),
+        batch_size=P(8, 16), max_iters=P(10, 300, 1000), warmup_iters=P(2, 20),
+        eval_windows=P(16, 256), band=8,
+    ),
+    "stability": dict(  # post-LN vs pre-LN x warm-up x depth at a high learning rate
+        depths=P((1, 2), (2, 4, 8)), warmups=P((0, 5), (0, 100)), seeds=(0, 1, 2),
+        n_embd=32, block_size=16, batch_size=8, max_iters=P(10, 200, 1000),
+        learning_rate=3e-3, eval_iters=P(2, 8), grad_batches=P(2, 4),
+    ),
+}
 
 # -- chapter 5: nanoGPT's recipes (run by the chapter on a CUDA device only) -------------------
 _TINY_RECIPE = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=4,
@@ -215,6 +228,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm": LSTM,
     "gru": GRU,
     "attention": ATTENTION,
+    "transformer": TRANSFORMER,
     "reproduction": REPRODUCTION,
     "cost": {**COST, **EFFICIENT},
 }

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from seqlab.checks import check_choice, check_positive
+from seqlab.models.transformer import LearnedPositionalEmbedding
 
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
@@ -107,7 +108,8 @@ def _finite(config: TrainConfig, name: str) -> float:
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """The one weight-decay rule: decay weight matrices (>= 2-D parameters of Linear, recurrent
     and attention layers), never biases, norm gains (1-D) or embeddings (``nn.Embedding``:
-    token and position tables, and an output head tied to one).
+    token and position tables, ``LearnedPositionalEmbedding`` too, and an output head tied
+    to one).
 
     Why not nanoGPT's "every >= 2-D parameter": decay pulls *every* row of a table towards zero
     on *every* step, while a row of an embedding only gets a gradient when its token appears,
@@ -116,7 +118,8 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     Outputs: ``[{"params": decay, "weight_decay": weight_decay}, {"params": rest,
     "weight_decay": 0.0}]``, each shared (tied) parameter once.
     """
-    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    tables = (torch.nn.Embedding, LearnedPositionalEmbedding)  # GPT's wpe is a table too
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, tables)}
     decay, no_decay, seen = [], [], set()
     for p in model.parameters():  # yields each shared (tied) parameter once
         if not p.requires_grad or id(p) in seen:
