@@ -162,7 +162,8 @@ _GPT = dict(
     learning_rate=P(6e-3, 6e-3, 1e-3), warmup_iters=P(5, 20, 100), min_lr=P(None, None, 1e-4),
 )
 _GPT_LSTM_RUN = {
-    **_LSTM_LM_RUN, "batch_size": P(32, 32, 12), "max_iters": P(30, 300, 2000),
+    **_LSTM_LM_RUN, "batch_size": P(32, 32, 12), "block_size": P(32, 64, 64),
+    "max_iters": P(30, 300, 2000),
     "eval_interval": P(10, 50, 200), "eval_iters": P(2, 8, 20),
 }
 _S2S_DATA = {k: ATTENTION["bottleneck"]["run"][k]
