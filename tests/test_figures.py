@@ -147,7 +147,9 @@ BOOK_FIGURES = {
             "gru_cell"},
     "attention": {"attention_bottleneck", "attention_scaling", "attention_alignment",
                   "attention_encoder_decoder", "attention_multihead"},
-    "transformer": {"pe_heatmap", "pe_curves"},
+    "transformer": {"pe_heatmap", "pe_curves", "transformer_gpt_vs_lstm",
+                    "transformer_gpt_vs_lstm_time", "transformer_gpt_heads",
+                    "transformer_cross_attention"},
 }  # fmt: skip
 
 

@@ -46,14 +46,17 @@ def gpt_lstm_figure(
     x: str = "iter",
     baselines: Mapping[str, float] | None = None,
     title: str | None = None,
+    bpc_axis: bool = True,
 ) -> go.Figure:
     """Validation loss of the models in ``history`` (column ``model``; ``seed`` for the band)
-    against ``x`` ("iter" or "time_s"), with ``baselines`` as dotted lines and bits per
-    character (nats / ln 2) on a second axis."""
+    against ``x`` ("iter" or "time_s"), with ``baselines`` as dotted lines and (``bpc_axis``)
+    bits per character (nats / ln 2) on a second axis."""
     fig = loss_curves_figure(history.assign(cell=history["model"]), x=x, title=title,
                              baselines=baselines)  # fmt: skip
     lo, hi = _range(history, baselines)
     fig.update_yaxes(range=[lo, hi])
+    if not bpc_axis:
+        return fig
     fig.add_scatter(x=[None], y=[None], yaxis="y2", showlegend=False, hoverinfo="skip")
     fig.update_layout(
         yaxis2={"overlaying": "y", "side": "right", "title": "bits per character",
@@ -100,7 +103,7 @@ def cross_attention_interactive(result, texts: Sequence[str]) -> Interactive:
 def heads_grid(maps: np.ndarray, x: Sequence[str], y: Sequence[str], title: str) -> Figure:
     """Print: one small heatmap per (layer, head) of ``maps`` (L, nh, U, S)."""
     L, nh = maps.shape[:2]
-    fig = Figure(figsize=(2.2 * nh, 2.2 * L + 0.5))
+    fig = Figure()  # the width of the registered figure (paper_style)
     axes = fig.subplots(L, nh, squeeze=False)
     for layer in range(L):
         for head in range(nh):
@@ -110,7 +113,6 @@ def heads_grid(maps: np.ndarray, x: Sequence[str], y: Sequence[str], title: str)
             ax.set_xticks(range(len(x)), char_labels(x), fontsize=4)
             ax.set_yticks(range(len(y)), char_labels(y), fontsize=4)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     return fig
 
 
@@ -129,7 +131,7 @@ def _ngram_line() -> dict[str, float]:
 def transformer_gpt_vs_lstm(profile: str) -> Figure:
     """Validation loss vs step, GPT and LSTM at equal parameters."""
     history = gpt_vs_lstm("transformer.char_lm")["history"]
-    fig = plotly_to_matplotlib(gpt_lstm_figure(history, "iter", _ngram_line()))
+    fig = plotly_to_matplotlib(gpt_lstm_figure(history, "iter", _ngram_line(), bpc_axis=False))
     fig.axes[0].set(xlabel="step", ylabel="validation loss (nats/char)")
     return fig
 
@@ -143,7 +145,7 @@ def transformer_gpt_vs_lstm(profile: str) -> Figure:
 def transformer_gpt_vs_lstm_time(profile: str) -> Figure:
     """Validation loss vs training time, GPT and LSTM at equal parameters and time."""
     history = gpt_vs_lstm("transformer.equal_time")["history"]
-    fig = plotly_to_matplotlib(gpt_lstm_figure(history, "time_s", _ngram_line()))
+    fig = plotly_to_matplotlib(gpt_lstm_figure(history, "time_s", _ngram_line(), bpc_axis=False))
     fig.axes[0].set(xlabel="training time (s)", ylabel="validation loss (nats/char)")
     return fig
 
@@ -151,8 +153,11 @@ def transformer_gpt_vs_lstm_time(profile: str) -> Figure:
 @register_figure(
     "transformer_gpt_heads",
     chapter="transformer",
+    width="page",
+    nrows=2,
+    ncols=4,
     caption="Attention of every head of the trained char GPT reading a line of Romeo and "
-    "Juliet: rows are the reading character, columns the characters it attends to.",
+    "Juliet (each row: one reading character, columns: the characters it attends to).",
 )
 def transformer_gpt_heads(profile: str) -> Figure:
     """Every (layer, head) map of the seed-0 GPT on one passage."""
@@ -164,11 +169,15 @@ def transformer_gpt_heads(profile: str) -> Figure:
 @register_figure(
     "transformer_cross_attention",
     chapter="transformer",
+    width="page",
+    nrows=2,
+    ncols=4,
     caption="Cross-attention of every decoder layer and head of the small Transformer "
     "encoder-decoder translating a German number word into digits.",
 )
 def transformer_cross_attention(profile: str) -> Figure:
     """Every (layer, head) cross-attention map of the seed-0 Transformer on one example."""
-    model = transformer_seq2seq("transformer.seq2seq")["model"].load()
-    data = cross_attention(model, "dreiundzwanzigtausendvierhundertelf")
+    result = transformer_seq2seq("transformer.seq2seq")
+    longest = max((pair.src for pair in result["test"][:50]), key=len)
+    data = cross_attention(result["model"].load(), longest)
     return heads_grid(data["maps"], data["source"], data["output"], data["translation"])
