@@ -68,13 +68,13 @@ def test_standard_lstm_is_chapter_twos_so_it_comes_from_the_cache():
     assert lstm == CharLMConfig(**{**ch2.__dict__, "cells": ("lstm",)})
 
 
-def _tiny(time_budget_s=None) -> GPTvsLSTMConfig:
+def _tiny(time_budget_s=None, seeds=(0, 1, 2)) -> GPTvsLSTMConfig:
     run = CharLMConfig(cells=("lstm",), reference="lstm", n_embd=8, batch_size=4, block_size=16,
                        max_iters=6 if time_budget_s is None else 100_000,
                        time_budget_s=time_budget_s, warmup_iters=2, eval_interval=3,
                        eval_iters=1, cpu_threads=1)  # fmt: skip
     gpt = GPTLMConfig(n_layer=1, n_head=2, n_embd=8, warmup_iters=2)
-    return GPTvsLSTMConfig(gpt, run, seeds=(0, 1, 2))
+    return GPTvsLSTMConfig(gpt, run, seeds=seeds)
 
 
 def test_equal_steps_run_reports_every_model_and_seed_on_the_same_budget():
@@ -86,12 +86,12 @@ def test_equal_steps_run_reports_every_model_and_seed_on_the_same_budget():
     n = runs.groupby("model")["n_params"].first()
     assert abs(n["LSTM"] / n["GPT"] - 1) < 0.05  # tiny sizes: the nearest H is coarser
     np.testing.assert_allclose(runs["bpc"], runs["val_loss"] / np.log(2))
-    again = gpt_vs_lstm(_tiny(), device="cpu", progress=False, cache=False)["runs"]
-    np.testing.assert_allclose(again["val_loss"], runs["val_loss"])  # deterministic
+    again = gpt_vs_lstm(_tiny(seeds=(0,)), device="cpu", progress=False, cache=False)["runs"]
+    np.testing.assert_allclose(again["val_loss"], runs.query("seed == 0")["val_loss"])
 
 
 def test_equal_time_run_stops_on_the_clock_and_reports_the_steps():
-    r = gpt_vs_lstm(_tiny(time_budget_s=0.4), device="cpu", progress=False)
+    r = gpt_vs_lstm(_tiny(time_budget_s=0.4, seeds=(0, 1)), device="cpu", progress=False)
     runs = r["runs"]
     assert (runs["steps"] > 1).all() and (runs["steps"] < 100_000).all()
     assert (runs["train_s"] >= 0.4).all() and (runs["train_s"] < 5).all()
