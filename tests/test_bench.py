@@ -160,7 +160,8 @@ def test_lm_cli_three_steps_alone(capsys):
 
 def test_compare_nanogpt_alternates_with_the_reference():
     cmd = [sys.executable, "benchmarks/compare_nanogpt.py", "--max_iters", "3", *TINY]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = _last_json(out.stdout)
@@ -262,6 +263,8 @@ BAD_ARGS = [
     (["lm", "--device", "cuda:x"], "argument --device: unknown device 'cuda:x'"),
     (["lm", "--arch", "mamba"], "argument --arch: invalid choice: 'mamba'"),
     (["lm", "--dtype", "fp8"], "argument --dtype: invalid choice: 'fp8'"),
+    (["lm", "--dropout", "1.5"], "dropout must be a number in [0, 1), got 1.5"),
+    (["lm", "--arch", "lstm", "--dropout", "0.1"], "dropout=0.1 is a gpt option"),
     (["lm", "--reference"], "unrecognized arguments: --reference"),  # moved to benchmarks/
     (["seqlen", "--lengths", "0"], "argument --lengths: must be a positive int, got '0'"),
     (["seqlen", "--hidden_size", "10", "--nhead", "4"], "hidden_size=10 must be a multiple"),
@@ -288,7 +291,8 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
 
 def test_bad_argument_from_the_shell_has_no_traceback():
     cmd = [sys.executable, "-m", "seqlab.bench", "lm", "--n_head", "3", "--n_embd", "128"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (
@@ -313,3 +317,10 @@ def test_the_bench_package_reads_nothing_outside_seqlab():
     assert "--reference" not in _parser().format_help()
     assert all(p.stat().st_size and len(p.read_text().splitlines()) < 400
                for p in (package / "bench").glob("*.py"))  # fmt: skip
+
+
+def test_lm_dropout_reaches_the_gpt():
+    build_model = bench_lm_module.build_model
+    model = build_model(LMBenchConfig(n_layer=1, n_embd=32, n_head=2, dropout=0.2), vocab_size=11)
+    assert model.config.dropout == 0.2
+    assert build_model(LMBenchConfig(n_layer=1, n_embd=32, n_head=2), 11).config.dropout == 0.0

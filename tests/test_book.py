@@ -254,6 +254,15 @@ _STATE_JS = """(i) => {
 }"""
 
 
+def choose_menu_entry(page, gd, n: int) -> None:
+    """Open the dropdown of the figure ``gd`` (a locator) and click its entry ``n``."""
+    gd.scroll_into_view_if_needed()
+    gd.locator(".updatemenu-header-group").click()
+    page.wait_for_timeout(300)
+    gd.locator(".updatemenu-dropdown-button").nth(n).click()
+    page.wait_for_timeout(300)
+
+
 def test_attention_heatmaps_draw_and_their_controls_change_them(html_dir, server, browser):
     """Chapter 4: the alignment heatmaps drew, the math typeset, and a reader's clicks on the
     heatmap's dropdown (input, attention kind) and then on its slider (training step) change
@@ -264,12 +273,8 @@ def test_attention_heatmaps_draw_and_their_controls_change_them(html_dir, server
     i = page.evaluate(_MENU_INDEX_JS)
     assert i >= 0, "no heatmap figure with a dropdown"
     gd = page.locator(".js-plotly-plot").nth(i)
-    gd.scroll_into_view_if_needed()
     before = page.evaluate(_HEATMAP_STATE_JS, i)
-    gd.locator(".updatemenu-header-group").click()
-    page.wait_for_timeout(300)
-    gd.locator(".updatemenu-dropdown-button").nth(1).click()  # the second entry
-    page.wait_for_timeout(300)
+    choose_menu_entry(page, gd, 1)  # the second entry
     picked = page.evaluate(_HEATMAP_STATE_JS, i)
     assert picked != before, "choosing another dropdown entry did not change the heatmap"
     box = gd.locator(".slider-rail-rect").bounding_box()
@@ -289,4 +294,34 @@ _MENU_INDEX_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
 _HEATMAP_STATE_JS = """(i) => {
   const gd = document.querySelectorAll('.js-plotly-plot')[i];
   return JSON.stringify(gd.data.filter(t => t.visible !== false).map(t => t.z));
+}"""
+
+
+def test_cost_chapter_draws_its_measurements_and_switches_time_and_memory(
+    html_dir, server, browser
+):
+    """Chapter 6: the timing and memory figures and the copy-task figure drew, the math typeset,
+    and the attention figure's dropdown switches between time and memory."""
+    page, log = open_page(browser, f"{server}/book/06_attention_cost.html")
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() >= 10, "no points drew"
+    assert page.locator(".js-plotly-plot").count() >= 3, "a figure of the chapter is missing"
+    assert page.locator("mjx-container").count() >= 5, "the chapter's math did not typeset"
+    i = page.evaluate(_MENU_ONLY_INDEX_JS)
+    assert i >= 0, "no figure with a dropdown (the attention time/memory figure)"
+    gd = page.locator(".js-plotly-plot").nth(i)
+    before = page.evaluate(_VISIBLE_Y_JS, i)
+    choose_menu_entry(page, gd, 1)  # time -> memory
+    assert page.evaluate(_VISIBLE_Y_JS, i) != before, "the dropdown did not change the figure"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()
+
+
+_MENU_ONLY_INDEX_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .findIndex(gd => (gd.layout.updatemenus || []).length
+                   && !(gd.layout.sliders || []).length)"""
+
+# The visible traces (their y) of the i-th figure on the page.
+_VISIBLE_Y_JS = """(i) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[i];
+  return JSON.stringify(gd.data.filter(t => t.visible !== false).map(t => t.y));
 }"""

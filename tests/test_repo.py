@@ -80,3 +80,16 @@ def test_toc_lists_every_chapter():
     toc = (ROOT / "_toc.yml").read_text()
     missing = [p.stem for p in NOTEBOOKS if f"book/{p.stem}" not in toc]
     assert not missing, f"chapters missing from _toc.yml: {missing}"
+
+
+def test_timeline_table_names_each_paper_once():
+    from seqlab.viz.timeline import load_timeline, timeline_markdown
+
+    df = load_timeline()
+    book = timeline_markdown(df).splitlines()[2:]
+    assert len(book) == len(df)
+    for line, row in zip(book, df.itertuples(index=False), strict=True):
+        paper = line.split("|")[4].strip()
+        assert paper == f"{{cite:t}}`{row.cite}`"  # the role prints the authors: not twice
+    plain = timeline_markdown(df, cite_roles=False).splitlines()[2:]
+    assert all("{cite" not in line for line in plain) and df.authors[0] in plain[0]

@@ -120,7 +120,12 @@ def test_a_chain_of_ties_is_reported_as_a_tie_though_the_ends_differ():
     assert c.better("A", "B") is None and c.better("B", "C") is None
     assert c.better("A", "C") == "A"
     assert c.best == ("A", "B", "C")
-    assert c.phrase().startswith("A, B and C tied (") and "differences up to 0.10" in c.phrase()
+    # ... and the phrase says what was decided instead of calling all three "tied"
+    assert c.phrase().startswith("A lower than C; A and B tied, B and C tied (A 1.010 ± 0.006, ")
+    assert "mean ± s.e. over 3 seeds each)" in c.phrase()
+    acc = compare(runs({"A": [0.9, 0.91, 0.92], "B": [0.9, 0.85, 0.8], "C": [0.8, 0.81, 0.82]}),
+                  "model", "val_loss", lower_is_better=False)  # fmt: skip
+    assert acc.phrase().startswith("A higher than C; A and B tied, B and C tied (")
     assert c.phrase_pair("C", "A").startswith("A lower than C (")
 
 

@@ -4,7 +4,8 @@
   repeats, peak memory) returning a :class:`Timing`; :func:`sweep` over a grid, with
   out-of-memory and time-outs recorded as rows; :func:`matmul_peak_flops` (this device's matmul
   FLOP/s, the denominator of MFU).
-- :mod:`seqlab.bench.memory`: :class:`MemoryProbe`, what ``peak_mem_bytes`` measures.
+- :mod:`seqlab.bench.memory`: :class:`MemoryProbe`, what ``peak_mem_bytes`` measures;
+  :func:`allocated_peak`, the bytes torch tensors hold at the peak of one call.
 - :mod:`seqlab.bench.seqlen`: :func:`bench_seqlen`, forward+backward time vs sequence length for
   RNN / LSTM / GRU / Transformer, from scratch and fused.
 - :mod:`seqlab.bench.lm_config`: :class:`LMBenchConfig` and its presets.
@@ -19,7 +20,7 @@ Everything seqlab needs is inside the package; the side-by-side run against nano
 
 from seqlab.bench.lm import WINDOW, Partner, bench_lm
 from seqlab.bench.lm_config import LM_ARCHS, PRESETS, LMBenchConfig, check_device, native_bf16
-from seqlab.bench.memory import MemoryProbe
+from seqlab.bench.memory import MemoryProbe, allocated_peak
 from seqlab.bench.seqlen import IMPLS, SEQLEN_MODELS, bench_seqlen, check_seqlen_args
 from seqlab.bench.timing import (
     BenchTimeout,
@@ -40,6 +41,7 @@ __all__ = [
     "BenchTimeout",
     "LMBenchConfig",
     "MemoryProbe",
+    "allocated_peak",
     "Partner",
     "Timing",
     "bench_lm",

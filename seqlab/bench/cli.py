@@ -93,6 +93,7 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
         _flag(parser, name, type=non_negative_int)
     for name in ("learning_rate", "target_loss", "time_budget_s"):
         _flag(parser, name, type=positive_float)
+    _flag(parser, "dropout", type=float, help="gpt: dropout probability in [0, 1)")
     _flag(parser, "dtype", choices=LM_DTYPES,
           help="best: bfloat16 where the hardware has it, else float32")  # fmt: skip
     _flag(parser, "no_bias", dest="bias", action="store_false", default=None,

@@ -194,7 +194,8 @@ def build_model(cfg: LMBenchConfig, vocab_size: int) -> torch.nn.Module:
     if cfg.arch == "gpt":
         bias = {} if cfg.bias is None else {"bias": cfg.bias}
         return build_lm("gpt", vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                        n_head=cfg.n_head, n_embd=cfg.n_embd, **bias)  # fmt: skip
+                        n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout,
+                        **bias)  # fmt: skip
     return build_lm(cfg.arch, vocab_size, n_embd=cfg.n_embd, hidden_size=cfg.n_embd,
                     n_layer=cfg.n_layer, impl=cfg.impl)  # fmt: skip
 
@@ -302,6 +303,7 @@ def bench_lm(
     result["matmul_peak_flops"], result["peak_dtype"] = peak, str(dtype).replace("torch.", "")
     result["threads"] = torch.get_num_threads()
     result["loadavg_start"], result["loadavg_end"] = load_start, _loadavg()
+    result["vocab_size"] = data.tokenizer.vocab_size
     result["provenance"] = provenance(device)
     return result
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from seqlab.bench.seqlen import IMPLS
-from seqlab.checks import check_choice, check_positive
+from seqlab.checks import check_choice, check_dropout, check_positive
 from seqlab.device import get_device
 from seqlab.train import DTYPES
 
@@ -33,7 +33,8 @@ class LMBenchConfig:
 
     Model: ``arch`` "gpt"|"lstm"|"gru"|"rnn", ``n_layer``, ``n_head`` (gpt), ``n_embd`` (for
     recurrent models embedding and hidden size), ``bias`` (gpt: biases in Linear and LayerNorm;
-    None = ``GPTConfig``'s default), ``impl`` (recurrent: "fused"|"scratch").
+    None = ``GPTConfig``'s default), ``dropout`` (gpt, in [0, 1): nanoGPT's GPU recipe uses
+    0.2), ``impl`` (recurrent: "fused"|"scratch").
     Training (AdamW, betas 0.9/0.99, weight decay 0.1, clip 1.0, warm-up then cosine to
     ``learning_rate/10``, as nanoGPT's Shakespeare recipe): ``block_size``, ``batch_size``,
     ``max_iters``, ``learning_rate``, ``warmup_iters`` (None: min(100, max_iters/10)),
@@ -54,6 +55,7 @@ class LMBenchConfig:
     n_head: int = 4
     n_embd: int = 128
     bias: bool | None = None
+    dropout: float = 0.0
     impl: str = "fused"
     block_size: int = 64
     batch_size: int = 12
@@ -85,6 +87,9 @@ class LMBenchConfig:
         if self.eval_interval is not None:
             _check_int("eval_interval", self.eval_interval, minimum=1)
         check_positive(self.learning_rate, "learning_rate")
+        self.dropout = check_dropout(self.dropout)
+        if self.dropout > 0 and self.arch != "gpt":
+            raise ValueError(f"dropout={self.dropout} is a gpt option; arch={self.arch!r}")
         for name in ("target_loss", "time_budget_s"):
             if getattr(self, name) is not None:
                 check_positive(getattr(self, name), name)

@@ -12,13 +12,24 @@ What ``peak_mem_bytes`` measures (``MemoryProbe.kind`` says which):
 - ``"maxrss"`` (other CPUs): the rise of ``getrusage``'s lifetime peak; 0 when the call stays
   below an earlier peak.
 - ``"none"`` (MPS): not measured.
+
+:func:`allocated_peak` measures one call the other way on a CPU: the peak of the bytes that torch
+tensors hold (``"cpu-allocator"``), summed from the allocation and free events that
+``torch.profiler`` records with ``profile_memory=True``. It is exact to the byte and blind to
+what the C library keeps around, but the profiler slows the call: measure memory in a call
+that is not timed (a warm-up). The first profile of a process takes a few seconds to start.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 
 def _status_kib(key: str) -> int:
@@ -91,3 +102,52 @@ class MemoryProbe:
         if self.kind == "maxrss":
             return max(0, self._maxrss_bytes() - self.base)
         return None
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null inside the block: the profiler's C++ library logs a
+    few lines per profile there, which a notebook would show."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def allocated_peak(fn: Callable[[], Any], device: torch.device | str) -> tuple[int | None, str]:
+    """Call ``fn()`` once; return (peak bytes held by torch tensors above the level before the
+    call, kind). CUDA: ``torch.cuda.max_memory_allocated`` ("cuda-allocator"); CPU: the running
+    sum of the allocation events ``torch.profiler`` records ("cpu-allocator"); MPS: (None,
+    "none"), after calling ``fn``. Errors of ``fn`` (out-of-memory among them) propagate."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base, "cuda-allocator"
+    if device.type != "cpu":
+        fn()
+        return None, "none"
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    cpu = torch.autograd.DeviceType.CPU
+    events = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]" and e.device_type() == cpu
+    )
+    held = peak = 0
+    for _, nbytes in events:  # frees are negative
+        held += nbytes
+        peak = max(peak, held)
+    return peak, "cpu-allocator"

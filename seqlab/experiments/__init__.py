@@ -15,7 +15,8 @@ exploding gradients by cell), ``clipping`` (exploding gradients in training), ``
 ``param_budget`` (parameter counts, equal budgets), ``timing`` (forward + backward time),
 ``attention`` (the context bottleneck of encoder-decoders), ``softmax_scaling`` (why
 sqrt(d_k)), ``alignments`` (attention heatmaps; weights against attribution),
-``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
+``attention_cost`` (time and memory of attention against T, fitted exponents),
+``long_range`` (the copy task at long delays, Transformer vs LSTM), ``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
 cache, ``profiles`` the size tables.
 """
 

@@ -43,15 +43,44 @@ from seqlab.experiments.param_budget import equal_budget_sizes, recurrent_param_
 from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import compare
 from seqlab.models import init_forget_bias, make_recurrent
+from seqlab.models.transformer import TransformerBlock, sinusoidal_positional_encoding
 from seqlab.train import TrainConfig, train
 
 TASKS: tuple[str, ...] = ("copy", "adding", "reversal")
+
+
+class CausalTransformer(nn.Module):
+    """A Transformer in the place of a recurrent layer: ``out, None = layer(x)``, x (B, S, C).
+
+    C -> H by a linear map, plus the sinusoidal positions of Vaswani et al. (2017), then
+    ``num_layers`` causal pre-LN :class:`~seqlab.models.transformer.TransformerBlock` s of width
+    H with ``nhead`` heads and a final LayerNorm: position t sees inputs 1..t, as a
+    left-to-right recurrent layer does. The path from any input to any later output is one
+    attention step, whatever the distance. Outputs: (B, S, H) and None (no state).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 2, nhead: int = 2):
+        super().__init__()
+        self.embed = nn.Linear(input_size, hidden_size)
+        self.blocks = nn.ModuleList(TransformerBlock(hidden_size, nhead) for _ in range(num_layers))
+        self.ln_f = nn.LayerNorm(hidden_size)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        B, S, _ = x.shape
+        pe = sinusoidal_positional_encoding(S, self.ln_f.normalized_shape[0], x.dtype, x.device)
+        h = self.embed(x) + pe  # (B, S, H)
+        for block in self.blocks:
+            h = block(h, causal=True)  # (B, S, H)
+        return self.ln_f(h), None
 
 
 @dataclass
 class MemoryTaskConfig:
     """One training run. ``T`` is the delay (copy) or the sequence length (adding, reversal).
 
+    ``cell`` "rnn" | "gru" | "lstm" or "transformer" (:class:`CausalTransformer`, width
+    ``hidden_size``; ``cell_options`` ``num_layers``, ``nhead``). ``warmup_iters``: linear
+    learning-rate warm-up steps (then cosine decay to a tenth, as without warm-up).
     ``forget_bias`` sets b_if + b_hf of an LSTM at initialisation (None: torch's uniform init);
     ``cell_options`` go to ``make_recurrent`` (``bidirectional``, ``peephole``, ...);
     ``time_budget_s`` stops training early on wall-clock time (``max_iters`` is then an upper
@@ -66,6 +95,7 @@ class MemoryTaskConfig:
     max_iters: int = 500
     batch_size: int = 64
     learning_rate: float = 1e-2
+    warmup_iters: int = 0
     time_budget_s: float | None = None
     n_symbols: int = 8
     n_copy: int = 3
@@ -120,9 +150,12 @@ class MemoryModel(nn.Module):
         super().__init__()
         self.task, self.vocab, self.n_copy = config.task, config.vocab, config.n_copy
         C = 2 if config.task == "adding" else config.vocab
-        self.rnn = make_recurrent(
-            config.cell, C, config.hidden_size, impl=config.impl, **config.cell_options
-        )
+        if config.cell == "transformer":
+            self.rnn = CausalTransformer(C, config.hidden_size, **config.cell_options)
+        else:
+            self.rnn = make_recurrent(
+                config.cell, C, config.hidden_size, impl=config.impl, **config.cell_options
+            )
         D = 2 if config.cell_options.get("bidirectional") else 1
         self.head = nn.Linear(
             D * config.hidden_size, 1 if config.task == "adding" else config.vocab
@@ -186,6 +219,7 @@ def run_memory_task(
         max_iters=config.max_iters,
         time_budget_s=config.time_budget_s,
         learning_rate=config.learning_rate,
+        warmup_iters=config.warmup_iters,
         weight_decay=0.0,
         grad_clip=1.0,
         log_interval=25,

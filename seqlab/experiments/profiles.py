@@ -181,6 +181,45 @@ TRANSFORMER_LM = {
         rnn="attention.bottleneck", reference="additive", seeds=_SEEDS,
     ),
 }
+
+# -- chapter 5: nanoGPT's recipes (run by the chapter on a CUDA device only) -------------------
+_TINY_RECIPE = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=4,
+                    eval_interval=2, learning_rate=1e-3)
+REPRODUCTION = {
+    "nanogpt": dict(
+        recipes=P({"CPU recipe": _TINY_RECIPE, "GPU recipe": {**_TINY_RECIPE, "n_layer": 2}},
+                  None),  # None: nanoGPT's two recipes in full
+        eval_iters=P(1, 10),
+    ),
+}
+
+# -- chapter 6, the cost of attention ---------------------------------------------------------
+COST = {
+    "sweep": dict(  # timings on one thread on a CPU: the same whatever the machine's load
+        hidden_size=64, num_layers=1, nhead=4,
+        lengths=P(
+            {"16 ... 64": (16, 32, 64), "16 ... 256": (16, 64, 256)},
+            {"16 ... 1024": (16, 64, 128, 256, 512, 1024), "16 ... 256": (16, 64, 256)},
+            {"16 ... 4096": (16, 64, 256, 1024, 4096), "16 ... 1024": (16, 64, 256, 1024)},
+        ),
+        batches=P((1, 4), (1, 4, 16, 64)), static_batches=P((1, 4), (1, 16)),
+        attn_lengths=P(
+            {"64 ... 256": (64, 128, 256)},
+            {"128 ... 1024": (128, 256, 512, 1024), "64 ... 256": (64, 128, 256)},
+            {"1024 ... 65536": (1024, 4096, 16384, 65536), "128 ... 1024": (128, 256, 512, 1024)},
+        ),
+        fit_min_len=P(16, 64, 1024), repeats=P(2, 3), timeout_s=P(10.0, 20.0, 60.0),
+    ),
+    "long_range": dict(  # the LSTM runs are chapter 2's copy sweep's (_COPY): from the cache
+        lstm=_COPY,
+        transformer={
+            **_COPY, "cell": "transformer", "hidden_size": 20, "learning_rate": 3e-3,
+            "warmup_iters": P(5, 40, 300), "forget_bias": None,
+            "cell_options": {"num_layers": 1, "nhead": 2},
+        },
+        delays=P((5, 10), (10, 20, 50), (10, 20, 50, 100, 200)), seeds=_SEEDS,
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -189,6 +228,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "gru": GRU,
     "attention": ATTENTION,
     "transformer": TRANSFORMER_LM,
+    "reproduction": REPRODUCTION,
+    "cost": COST,
 }
 
 

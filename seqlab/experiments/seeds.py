@@ -17,14 +17,12 @@ The rule (:func:`compare`). Group A *beats* group B when all three hold:
    rests on a mean pulled by one outlying seed.
 3. ``|mean_A - mean_B| > min_diff`` (default 0: no practical-size threshold).
 
-Both tests must agree because either alone misleads with 3 seeds: the t-test leans on normality,
-the range rule ignores how large the gap is. The level applies per pair (no multiplicity
+Both must agree: with 3 seeds the t-test leans on normality, the range rule ignores the gap's size. The level applies per pair (no multiplicity
 correction); the range requirement keeps the family of pairs conservative. Background: Dror et al.
 2018 ("The Hitchhiker's Guide to Testing Statistical Significance in NLP", ACL), Bouthillier et al.
 2021 ("Accounting for Variance in Machine Learning Benchmarks", MLSys).
 
-Numbers are printed as ``mean ± sem`` (standard error of the mean over seeds) rounded with the
-Particle Data Group rule (:func:`format_mean_sem`).
+Numbers: ``mean ± sem`` (s.e. of the mean over seeds), rounded by the PDG rule (:func:`format_mean_sem`).
 """
 
 from __future__ import annotations
@@ -295,14 +293,16 @@ class Comparison:
         ``word`` is the superlative for the best (default ``"lowest"``/``"highest"``); ``sample``
         an optional statement of the evaluation sample, appended in the brackets.
         One winner: ``"LSTM lowest (1.91 ± 0.02) vs GRU (1.95 ± 0.01) and RNN (2.08 ± 0.01);
-        mean ± s.e. over 3 seeds each"``. A tied best: ``"LSTM and GRU tied lowest (1.913 ±
-        0.020, 1.917 ± 0.015) vs RNN (...)"``. All tied: ``"LSTM and GRU tied (1.913 ± 0.020 vs
-        1.917 ± 0.015; difference 0.004 within the spread; ...)"``.
+        mean ± s.e. over 3 seeds each"``. A tied best: ``"LSTM and GRU tied lowest (...) vs RNN
+        (...)"``. All tied: ``"LSTM and GRU tied (...; difference 0.004 within the spread)"``.
         """
         word = word or ("lowest" if self.lower_is_better else "highest")
         best, rest = list(self.best), [g for g in self.table.index if g not in self.best]
         f = self._fmt(self.table.index)
         basis = self._basis(self.table.index, sample)
+        decided = self.pairs[self.pairs["better"].notna()]
+        if not rest and len(decided):  # a partial order: some pairs decided, no best set
+            return self._phrase_partial(decided, f, basis)
         if not rest:
             diff = self._diff(best)
             within = f"difference{'s up to' if len(best) > 2 else ''} {diff} within the spread"
@@ -312,6 +312,16 @@ class Comparison:
             return f"{best[0]} {word} ({f[best[0]]}) vs {others}; {basis}"
         tops = ", ".join(f[g] for g in best)
         return f"{join_words(best)} tied {word} ({tops}) vs {others}; {basis}"
+
+    def _phrase_partial(self, decided: pd.DataFrame, f: dict[str, str], basis: str) -> str:
+        """No best set, some pairs decided: ``"A lower than C; A and B tied, B and C tied (...)"``"""
+        w, pr = ("lower" if self.lower_is_better else "higher"), self.pairs
+        wins = [
+            f"{r.better} {w} than {r.b if r.better == r.a else r.a}" for r in decided.itertuples()
+        ]
+        ties = [f"{r.a} and {r.b} tied" for r in pr[pr["better"].isna()].itertuples()]
+        values = ", ".join(f"{g} {f[g]}" for g in self.table.index)
+        return f"{'; '.join(wins)}; {', '.join(ties)} ({values}; {basis})"
 
     def phrase_pair(self, a: str, b: str, word: str | None = None, sample: str | None = None):
         """One comparative: ``"LSTM lower than GRU (1.91 ± 0.02 vs 1.95 ± 0.01; ...)"`` or

@@ -37,15 +37,14 @@ def load_timeline() -> pd.DataFrame:
 def timeline_markdown(df: pd.DataFrame, cite_roles: bool = True) -> str:
     """The table as Markdown, one row per paper.
 
-    With ``cite_roles`` each row carries a MyST ``{cite:p}`` role that the book resolves against
-    ``references.bib``; without (Jupyter, Colab) it shows the bibliography key in brackets.
+    With ``cite_roles`` the paper column is a MyST ``{cite:t}`` role ("Elman (1990)", linked to
+    ``references.bib``), so the authors are not written twice; without (Jupyter, Colab) it
+    shows the authors and the bibliography key in brackets.
     """
-    lines = ["| Year | Era | Idea | Authors | What it brought |", "|---|---|---|---|---|"]
+    lines = ["| Year | Era | Idea | Paper | What it brought |", "|---|---|---|---|---|"]
     for row in df.itertuples(index=False):
-        cite = f"{{cite:p}}`{row.cite}`" if cite_roles else f"[{row.cite}]"
-        lines.append(
-            f"| {row.year} | {row.era} | {row.model} | {row.authors} {cite} | {row.contribution} |"
-        )
+        paper = f"{{cite:t}}`{row.cite}`" if cite_roles else f"{row.authors} [{row.cite}]"
+        lines.append(f"| {row.year} | {row.era} | {row.model} | {paper} | {row.contribution} |")
     return "\n".join(lines)
 
 
