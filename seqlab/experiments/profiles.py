@@ -158,7 +158,7 @@ ATTENTION = {
 # full: nanoGPT's CPU recipe (4 layers, 4 heads, 128 wide, context 64, batch 12, 2,000 steps,
 # lr 1e-3, warm-up 100, min_lr 1e-4) and an LSTM at its parameter count.
 _GPT = dict(
-    n_layer=P(1, 2, 4), n_head=4, n_embd=P(28, 60, 128), bias=P(True, False, True),
+    n_layer=P(1, 2, 4), n_head=4, n_embd=P(28, 60, 128), bias=P(True, False, False),
     learning_rate=P(6e-3, 6e-3, 1e-3), warmup_iters=P(5, 20, 100), min_lr=P(None, None, 1e-4),
 )
 _GPT_LSTM_RUN = {
