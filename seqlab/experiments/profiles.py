@@ -172,7 +172,7 @@ TRANSFORMER_LM = {
     "char_lm": dict(gpt=_GPT, lstm=_GPT_LSTM_RUN, seeds=_SEEDS),
     "equal_time": dict(  # the same models, the same seconds each; the steps each got are shown
         gpt=_GPT, seeds=_SEEDS,
-        lstm={**_GPT_LSTM_RUN, "max_iters": 1_000_000, "time_budget_s": P(0.5, 8.0, 120.0),
+        lstm={**_GPT_LSTM_RUN, "max_iters": 1_000_000, "time_budget_s": P(0.5, 5.0, 120.0),
               "eval_interval": P(10, 50, 200)},
     ),
     "seq2seq": dict(  # chapter 4's data and steps; d_model sized to its additive RNN's count

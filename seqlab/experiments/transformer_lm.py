@@ -42,6 +42,7 @@ __all__ = [
     "gpt_heads",
     "gpt_lm",
     "gpt_vs_lstm",
+    "head_entropy",
     "matched_lstm",
     "train_gpt_lm",
 ]
