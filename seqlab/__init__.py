@@ -41,6 +41,10 @@ name                      quantity
 ``n_head``                heads per block of a language model config (nanoGPT)
 ``n_embd``                token-embedding width of a language model config (nanoGPT)
 ``dropout``, ``bias``     as in torch.nn and nanoGPT
+``attention``, ``window`` GPT attention: "full", "sliding" (each query sees the last ``window``
+                          positions) or "linear" (Katharopoulos et al. 2020)
+``use_cache``             ``generate`` steps a model's state / key-value cache (True) or re-reads
+                          the context for every token (False)
 ``batch_size``            sequences per optimisation step B (nanoGPT)
 ``max_iters``             optimisation steps to run (nanoGPT)
 ``iter``                  index of an optimisation step, 0-based (history column; nanoGPT iter_num)

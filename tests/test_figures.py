@@ -150,7 +150,9 @@ BOOK_FIGURES = {
     "transformer": {"pe_heatmap", "pe_curves", "transformer_gpt_vs_lstm",
                     "transformer_gpt_vs_lstm_time", "transformer_gpt_heads",
                     "transformer_cross_attention"},
-    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range"},
+    "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range",
+             "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
+             "kv_cache"},
 }  # fmt: skip
 
 

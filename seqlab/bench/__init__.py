@@ -12,12 +12,16 @@
 - :mod:`seqlab.bench.lm`: :func:`bench_lm`, train a char-level LM on Shakespeare and measure
   tokens/s, 6N FLOP/s, MFU and time to a target loss, optionally alternating with a
   :class:`Partner` run.
-- :mod:`seqlab.bench.cli`: ``python -m seqlab.bench seqlen|lm``.
+- :mod:`seqlab.bench.decode`: :func:`per_token_latency` (one token's time against the context
+  length: GPT with and without its key/value cache, LSTM state) and :func:`bench_decode`
+  (tokens/s of ``generate``).
+- :mod:`seqlab.bench.cli`: ``python -m seqlab.bench seqlen|lm|decode``.
 
 Everything seqlab needs is inside the package; the side-by-side run against nanoGPT's recipe is
 ``python benchmarks/compare_nanogpt.py`` in the source checkout.
 """
 
+from seqlab.bench.decode import bench_decode, per_token_latency
 from seqlab.bench.lm import WINDOW, Partner, bench_lm
 from seqlab.bench.lm_config import LM_ARCHS, PRESETS, LMBenchConfig, check_device, native_bf16
 from seqlab.bench.memory import MemoryProbe, allocated_peak
@@ -44,6 +48,7 @@ __all__ = [
     "allocated_peak",
     "Partner",
     "Timing",
+    "bench_decode",
     "bench_lm",
     "bench_seqlen",
     "check_device",
@@ -51,6 +56,7 @@ __all__ = [
     "is_oom",
     "matmul_peak_flops",
     "native_bf16",
+    "per_token_latency",
     "sweep",
     "synchronize",
     "time_fn",

@@ -1,4 +1,4 @@
-"""``python -m seqlab.bench seqlen|lm [flags]``: print a table, then one JSON line.
+"""``python -m seqlab.bench seqlen|lm|decode [flags]``: print a table, then one JSON line.
 
 Flags use the glossary's names (``--n_layer``, ``--batch_size``, ...; ``--n-layer`` works too).
 A bad argument exits with status 2 and one line on stderr naming the problem, no traceback:
@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from seqlab.bench.lm import bench_lm
+from seqlab.bench.decode import bench_decode
+from seqlab.bench.lm import _loadavg, bench_lm
 from seqlab.bench.lm_config import LM_ARCHS, LM_DTYPES, PRESETS, LMBenchConfig, check_device
 from seqlab.bench.seqlen import IMPLS, SEQLEN_MODELS, bench_seqlen, check_seqlen_args
 from seqlab.device import get_device, provenance
@@ -133,7 +134,15 @@ def _parser() -> ArgumentParser:
     _flag(p, "csv", help="also write the table to this CSV file")
     q = sub.add_parser("lm", help="train a char-level LM on Shakespeare and time it")
     add_lm_arguments(q)
-    parser.commands = {"seqlen": p, "lm": q}  # for errors found after parsing
+    d = sub.add_parser(
+        "decode", help="tokens/s of generate: GPT with and without its KV cache, LSTM"
+    )
+    for name, default in (("new_tokens", 256), ("prompt_len", 1), ("batch_size", 1),
+                          ("n_layer", 2), ("n_head", 4), ("n_embd", 64), ("hidden_size", 128),
+                          ("repeats", 3)):  # fmt: skip
+        _flag(d, name, type=positive_int, default=default)
+    _flag(d, "device", type=device_name)
+    parser.commands = {"seqlen": p, "lm": q, "decode": d}  # for errors found after parsing
     return parser
 
 
@@ -202,7 +211,7 @@ def lm_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m seqlab.bench seqlen|lm [flags]``: print a table, then one JSON line.
+    """``python -m seqlab.bench seqlen|lm|decode [flags]``: print a table, then one JSON line.
 
     Returns 0; a bad argument exits with status 2 and one line on stderr.
     """
@@ -226,6 +235,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.csv:
             df.to_csv(args.csv, index=False)
         result = dict(benchmark="seqlen", results=df.to_dict(orient="records"))
+        result["provenance"] = provenance(device)
+    elif args.command == "decode":
+        device = get_device(args.device)
+        kw = {k: v for k, v in vars(args).items() if k not in ("command", "device")}
+        if kw["n_embd"] % kw["n_head"]:
+            parser.commands["decode"].error(
+                f"n_embd={kw['n_embd']} must be a multiple of n_head={kw['n_head']}"
+            )
+        load_start = _loadavg()
+        df = bench_decode(device=device, **kw)
+        print(df.to_string(index=False, float_format="%.4g"))
+        result = dict(benchmark="decode", config=kw, results=df.to_dict(orient="records"))
+        result["loadavg_start"], result["loadavg_end"] = load_start, _loadavg()
         result["provenance"] = provenance(device)
     else:
         try:

@@ -220,6 +220,23 @@ COST = {
         delays=P((5, 10), (10, 20, 50), (10, 20, 50, 100, 200)), seeds=_SEEDS,
     ),
 }
+
+# -- chapter 6, the cost of attention: efficient attention and decoding ----------------------
+EFFICIENT = {
+    "efficient": dict(  # the same GPT with full / sliding / linear attention, 3 seeds
+        window=P(8, 16), seeds=_SEEDS, n_layer=P(1, 2), n_embd=P(32, 64),
+        block_size=P(32, 128), batch_size=P(4, 8), max_iters=P(15, 150, 2000),
+        warmup_iters=P(3, 20), eval_iters=P(2, 8, 20),
+    ),
+    "efficient_cost": dict(  # one attention call, forward+backward, against T
+        lengths=P((32, 128, 512), (64, 128, 256, 512, 1024, 2048), (64, 256, 1024, 4096, 16384)),
+        window=16, rounds=3, repeats=P(1, 3), timeout_s=P(1.0, 1.5, 10.0),
+    ),
+    "decoding": dict(
+        positions=P((1, 16, 64), (1, 4, 16, 64, 256, 1024)), block_size=P(64, 1024),
+        rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -229,7 +246,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "attention": ATTENTION,
     "transformer": TRANSFORMER_LM,
     "reproduction": REPRODUCTION,
-    "cost": COST,
+    "cost": {**COST, **EFFICIENT},
 }
 
 

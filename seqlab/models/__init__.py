@@ -22,6 +22,12 @@ from seqlab.models.attention import (  # noqa: F401
     masked_softmax,
     scaled_dot_product_attention,
 )
+from seqlab.models.efficient_attention import (  # noqa: F401
+    LinearAttention,
+    SlidingWindowAttention,
+    linear_attention,
+    sliding_window_attention,
+)
 from seqlab.models.seq2seq import (  # noqa: F401
     RNNSeq2Seq,
     Seq2SeqConfig,
@@ -43,4 +49,5 @@ from seqlab.models.transformer import (  # noqa: F401
 # Language models behind one interface; counting.
 from seqlab.models.accounting import count_params, flops_per_token, matmul_params  # noqa: F401
 from seqlab.models.gpt import GPT, GPTConfig  # noqa: F401
+from seqlab.models.kv_cache import KVCache  # noqa: F401
 from seqlab.models.lm import RecurrentLM, RecurrentLMConfig, build_lm, generate  # noqa: F401

@@ -7,8 +7,10 @@ Shape letters: B batch, T time (T <= block_size), C width (``n_embd``), V vocabu
 
 The config takes nanoGPT's names (``vocab_size, block_size, n_layer, n_head, n_embd, dropout,
 bias``) plus ``norm_first`` (pre-LN as GPT-2, or post-LN as Vaswani et al. 2017) and ``pos``
-(learned positions as GPT-2, or the sinusoidal table). ``seqlab.models.generate`` samples from
-it; ``attention_maps`` returns every layer's attention weights for heatmaps. The optimiser (and
+(learned positions as GPT-2, or the sinusoidal table), ``attention`` ("full"; "sliding" with a
+``window``; "linear": ``seqlab.models.efficient_attention``). ``seqlab.models.generate`` samples
+from it through ``step``, which keeps a key/value cache (``seqlab.models.kv_cache``);
+``attention_maps`` returns every layer's attention weights for heatmaps. The optimiser (and
 its weight-decay groups) belongs to ``seqlab.train``; parameter and FLOP counts to
 ``seqlab.models.accounting``.
 """
@@ -31,6 +33,8 @@ from seqlab.checks import (
     check_token_ids,
 )
 from seqlab.models import accounting
+from seqlab.models.efficient_attention import LinearAttention, SlidingWindowAttention
+from seqlab.models.kv_cache import KVCache, attend_cached
 from seqlab.models.transformer import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEncoding,
@@ -40,6 +44,7 @@ from seqlab.models.transformer import (
 __all__ = ["GPT", "GPTConfig"]
 
 POSITIONS = ("learned", "sinusoidal")
+ATTENTIONS = ("full", "sliding", "linear")
 
 
 @dataclass
@@ -49,7 +54,10 @@ class GPTConfig:
     ``vocab_size`` V; ``block_size`` the longest context T; ``n_layer`` blocks; ``n_head`` heads
     per block; ``n_embd`` width C (a multiple of ``n_head``); ``dropout`` in [0, 1); ``bias`` in
     Linear and LayerNorm layers; ``norm_first`` pre-LN (True) or post-LN (False);
-    ``pos`` "learned" | "sinusoidal". Every field is checked: ``ValueError`` names the field.
+    ``pos`` "learned" | "sinusoidal"; ``attention`` "full" | "sliding" (each query sees the
+    last ``window`` positions, itself included) | "linear" (Katharopoulos et al. 2020);
+    ``window`` only with "sliding", where it is required (>= 1).
+    Every field is checked: ``ValueError`` names the field.
     """
 
     vocab_size: int
@@ -61,6 +69,8 @@ class GPTConfig:
     bias: bool = True
     norm_first: bool = True
     pos: str = "learned"
+    attention: str = "full"
+    window: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -71,6 +81,16 @@ class GPTConfig:
         check_bool(self.bias, "bias")
         check_bool(self.norm_first, "norm_first")
         check_choice(self.pos, POSITIONS, "pos")
+        check_choice(self.attention, ATTENTIONS, "attention")
+        if self.attention == "sliding":
+            if self.window is None:
+                raise ValueError("attention='sliding' needs a window (positions each query sees)")
+            self.window = check_positive_int(self.window, "window")
+        elif self.window is not None:
+            raise ValueError(
+                f"window={self.window!r} is only used by attention='sliding', "
+                f"not attention={self.attention!r}"
+            )
 
 
 class GPT(nn.Module):
@@ -97,6 +117,11 @@ class GPT(nn.Module):
             TransformerBlock(c.n_embd, c.n_head, 4 * c.n_embd, c.dropout, c.norm_first, bias=c.bias)
             for _ in range(c.n_layer)
         )
+        for block in self.blocks:  # same parameters (qkv, proj), another way to attend
+            if c.attention == "sliding":
+                block.attn = SlidingWindowAttention(c.n_embd, c.n_head, c.window, c.dropout, c.bias)
+            elif c.attention == "linear":
+                block.attn = LinearAttention(c.n_embd, c.n_head, c.dropout, c.bias)
         self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias) if c.norm_first else nn.Identity()
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying
@@ -114,15 +139,17 @@ class GPT(nn.Module):
         elif isinstance(module, (nn.Embedding, LearnedPositionalEmbedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+    def _embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token + position embeddings of idx (B, T) at positions start .. start + T - 1."""
         check_token_ids(idx, self.config.vocab_size, "idx")
         T = idx.shape[1]
-        if T > self.config.block_size:
+        if start + T > self.config.block_size:
+            at = f" after {start} cached positions" if start else ""
             raise ValueError(
-                f"sequence length T={T} exceeds block_size={self.config.block_size}; "
+                f"sequence length T={T}{at} exceeds block_size={self.config.block_size}; "
                 "crop the context (generate does this) or build a model with a larger block_size"
             )
-        return self.drop(self.wte(idx) + self.wpe(T))  # (B, T, C)
+        return self.drop(self.wte(idx) + self.wpe(start + T)[start:])  # (B, T, C)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
@@ -144,6 +171,46 @@ class GPT(nn.Module):
         flat = logits.view(-1, self.config.vocab_size)  # (B*T, V)
         loss = F.cross_entropy(flat, targets.reshape(-1).long(), ignore_index=-1)
         return logits, loss
+
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits (B, T, V) of idx (B, T) read after the ``cache.length`` cached positions,
+        equal to the last T rows of ``forward`` on the whole text; extends the cache.
+
+        Raises ``ValueError`` when cache.length + T > block_size (``step`` crops instead).
+        """
+        if not isinstance(cache, KVCache) or cache.n_layer != self.config.n_layer:
+            raise ValueError(f"cache must be a KVCache with n_layer={self.config.n_layer}")
+        cache.check_room(idx.shape[1])
+        x = self._embed(idx, start=cache.length)  # (B, T, C)
+        for i, b in enumerate(self.blocks):  # TransformerBlock.forward, attention from cache
+            if b.norm_first:
+                x = x + attend_cached(b.attn, b.ln1(x), cache, i)
+                x = x + b.ffn(b.ln2(x))
+            else:
+                x = b.ln1(x + attend_cached(b.attn, x, cache, i))
+                x = b.ln2(x + b.ffn(x))
+        cache.length += idx.shape[1]
+        return self.lm_head(self.ln_f(x))  # (B, T, V)
+
+    def step(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        """Read idx (B, T) after the text in ``state`` (a KVCache; None: a new text); return
+        ``(logits (B, min(T, block_size), V), cache)``. This is how ``seqlab.models.generate`` streams a GPT.
+
+        When the text would pass ``block_size`` positions, the cache is rebuilt from the last
+        ``block_size`` tokens (a full forward pass), as ``generate`` crops the context without a
+        cache: the logits are the same either way. Learned positions forbid sliding the cache.
+        """
+        check_token_ids(idx, self.config.vocab_size, "idx")
+        bs = self.config.block_size
+        if state is not None and state.length + idx.shape[1] <= bs:
+            logits = self.forward_cached(idx, state)
+            state.tokens = torch.cat([state.tokens, idx], dim=1)
+            return logits, state
+        text = idx if state is None else torch.cat([state.tokens, idx], dim=1)  # (B, T_all)
+        cache = KVCache(self.config.n_layer, bs)
+        logits = self.forward_cached(text[:, -bs:], cache)  # (B, min(T_all, bs), V)
+        cache.tokens = text[:, -bs:]
+        return logits[:, -idx.shape[1] :], cache
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:

@@ -11,7 +11,9 @@ any of them by name.
 A recurrent LM can also *stream*: :meth:`RecurrentLM.step` returns the recurrent state with the
 logits, so the next call continues from it and each new token costs O(1), however long the text.
 Any model with such a ``step(idx, state=None) -> (logits, state)`` method is streamed by
-:func:`generate`; other models are re-run on the (cropped) context for every new token.
+:func:`generate`; other models are re-run on the (cropped) context for every new token. The GPT
+streams too: its state is a key/value cache (:mod:`seqlab.models.kv_cache`);
+``generate(..., use_cache=False)`` re-runs any model on the context instead, for comparison.
 
 Shapes: B batch, T time, V vocabulary, E embedding (``n_embd``), H hidden (``hidden_size``),
 P the size of h (``proj_size`` of an LSTM, else H), L layers (``n_layer``).
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqlab.checks import (
+    check_bool,
     check_choice,
     check_dropout,
     check_nonempty_time,
@@ -196,14 +199,16 @@ def generate(
     temperature: float = 1.0,
     top_k: int | None = None,
     generator: torch.Generator | None = None,
+    use_cache: bool = True,
 ) -> torch.Tensor:
     """Continue the prompts ``idx`` by sampling one token at a time from ``model``.
 
     Works for any model called as ``model(idx) -> (logits, loss)``. A model with a
-    ``step(idx, state=None) -> (logits, state)`` method (every :class:`RecurrentLM`) is streamed:
-    the prompt is read once, then each new token costs one step. Otherwise the model is re-run on
-    the context for every token, cropped to the last ``model.config.block_size`` tokens when it
-    has one (GPT), as nanoGPT's ``generate``.
+    ``step(idx, state=None) -> (logits, state)`` method (every :class:`RecurrentLM`, and the GPT,
+    whose state is its key/value cache) is streamed when ``use_cache`` (the default): the prompt
+    is read once, then each new token costs one step. Otherwise the model is re-run on the
+    context for every token, cropped to the last ``model.config.block_size`` tokens when it has
+    one (GPT), as nanoGPT's ``generate``. Both ways give the same logits (to rounding).
 
     Inputs: ``idx`` (B, T0) integer prompt, T0 >= 1, ids in [0, ``model.config.vocab_size``);
     ``max_new_tokens`` >= 0; ``temperature`` >= 0 divides the logits (below 1: sharper, above 1:
@@ -237,13 +242,14 @@ def generate(
         )
     if top_k is not None:
         top_k = check_positive_int(top_k, "top_k")
+    check_bool(use_cache, "use_cache")
 
     block_size = getattr(config, "block_size", None)
     was_training = model.training
     model.eval()
     try:
         tokens = [idx.long()]
-        if hasattr(model, "step"):  # stream: O(1) per token
+        if use_cache and hasattr(model, "step"):  # stream: a state or a cache
             logits, state = model.step(idx)  # (B, T0, V)
             for i in range(max_new_tokens):
                 next_id = _sample(logits[:, -1], temperature, top_k, generator)  # (B, 1)
