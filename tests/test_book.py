@@ -286,6 +286,36 @@ def test_attention_heatmaps_draw_and_their_controls_change_them(html_dir, server
     page.close()
 
 
+def test_transformer_heads_heatmaps_change_with_input_layer_and_head(html_dir, server, browser):
+    """Chapter 5: the GPT's heads and the encoder-decoder's cross-attention heads drew as
+    heatmaps; for each, the dropdown (input x layer) and the slider (head) change the map."""
+    page, log = open_page(browser, f"{server}/book/05_transformer.html")
+    indices = page.evaluate(_HEAD_HEATMAPS_JS)
+    assert len(indices) >= 2, "the GPT heads and cross-attention heatmaps did not both draw"
+    for i in indices:
+        gd = page.locator(".js-plotly-plot").nth(i)
+        before = page.evaluate(_HEATMAP_STATE_JS, i)
+        choose_menu_entry(page, gd, 1)
+        picked = page.evaluate(_HEATMAP_STATE_JS, i)
+        assert picked != before, f"figure {i}: the dropdown did not change the heatmap"
+        box = gd.locator(".slider-rail-rect").bounding_box()
+        page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)  # last head
+        page.wait_for_timeout(300)
+        assert page.evaluate(_HEATMAP_STATE_JS, i) != picked, f"figure {i}: slider did nothing"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()
+
+
+# Heatmap figures with a "head" slider and a dropdown of several entries.
+_HEAD_HEATMAPS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .map((gd, i) => [gd, i])
+  .filter(([gd]) => gd.data.some(t => t.type === 'heatmap')
+    && (gd.layout.updatemenus || []).some(m => (m.buttons || []).length > 1)
+    && (gd.layout.sliders || []).some(
+      s => JSON.stringify(s.currentvalue || {}).includes('head')))
+  .map(([, i]) => i)"""
+
+
 _MENU_INDEX_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .findIndex(gd => (gd.layout.updatemenus || []).length
                    && gd.data.some(t => t.type === 'heatmap'))"""

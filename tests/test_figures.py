@@ -150,6 +150,8 @@ BOOK_FIGURES = {
     "transformer": {
         "pe_heatmap", "pe_curves", "pe_offset_dots", "positions_extrapolation",
         "stability_grid", "stability_init_grads", "transformer_block",
+        "transformer_gpt_vs_lstm", "transformer_gpt_vs_lstm_time", "transformer_gpt_heads",
+        "transformer_cross_attention",
     },
     "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range",
              "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",

@@ -16,7 +16,9 @@ exploding gradients by cell), ``clipping`` (exploding gradients in training), ``
 ``attention`` (the context bottleneck of encoder-decoders), ``softmax_scaling`` (why
 sqrt(d_k)), ``alignments`` (attention heatmaps; weights against attribution),
 ``attention_cost`` (time and memory of attention against T, fitted exponents),
-``long_range`` (the copy task at long delays, Transformer vs LSTM), ``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
+``long_range`` (the copy task at long delays, Transformer vs LSTM), ``transformer_lm`` (a
+GPT against the LSTM at equal parameters, equal steps or seconds; the GPT's heads),
+``transformer_seq2seq`` (a Transformer encoder-decoder on chapter 4's task), ``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
 cache, ``profiles`` the size tables.
 """
 

@@ -17,6 +17,7 @@ E embedding, V vocabulary, N examples.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -163,13 +164,18 @@ def score(predictions: list[str], data: Seq2SeqData, bins: tuple[int, ...]) -> d
 
 
 def run_seq2seq(
-    config: Seq2SeqRunConfig, device: torch.device, progress: bool = False
+    config: Seq2SeqRunConfig,
+    device: torch.device,
+    progress: bool = False,
+    build: Callable[[], nn.Module] | None = None,
 ) -> dict[str, Any]:
-    """Train and score one model; see :func:`seq2seq_run` for the values."""
+    """Train and score one model; see :func:`seq2seq_run` for the values. ``build()`` makes
+    the model (default: the ``RNNSeq2Seq`` of ``config``; chapter 5 passes a Transformer's)."""
+    build = build or (lambda: RNNSeq2Seq(model_config(config)))
     data = task_data(config)
     train_data, test = data["train"], data["test"]
     torch.manual_seed(config.seed)
-    model = RNNSeq2Seq(model_config(config)).to(device)
+    model = build().to(device)
     S = train_data.src.shape[1]
     x_all = torch.cat([train_data.src, train_data.tgt_in], dim=1).to(device)  # (N, S + T)
     y_all = train_data.tgt_out.to(device)  # (N, T)
@@ -208,7 +214,7 @@ def run_seq2seq(
         predictions = predict(model, test)
     scores = score(predictions, test, config.length_bins)
     torch.manual_seed(config.seed)
-    init = RNNSeq2Seq(model_config(config))  # the same initial weights the run started from
+    init = build()  # the same initial weights the run started from
     snapshots[0] = {k: v.detach().clone() for k, v in init.state_dict().items()}
     return {
         **{k: v for k, v in asdict(config).items() if k != "length_bins"},

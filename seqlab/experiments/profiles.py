@@ -166,6 +166,36 @@ TRANSFORMER = {
     ),
 }
 
+# -- chapter 5, the Transformer: the GPT against the LSTM, the Transformer encoder-decoder ------
+# standard: the LSTM is chapter 2's lm_compare LSTM (hidden 128, same batches and steps: cached);
+# the GPT (2 layers, 4 heads, n_embd 60, no biases) has its parameter count (95,100 vs 95,180).
+# full: nanoGPT's CPU recipe (4 layers, 4 heads, 128 wide, context 64, batch 12, 2,000 steps,
+# lr 1e-3, warm-up 100, min_lr 1e-4) and an LSTM at its parameter count.
+_GPT = dict(
+    n_layer=P(1, 2, 4), n_head=4, n_embd=P(28, 60, 128), bias=P(True, False, False),
+    learning_rate=P(6e-3, 6e-3, 1e-3), warmup_iters=P(5, 20, 100), min_lr=P(None, None, 1e-4),
+)
+_GPT_LSTM_RUN = {
+    **_LSTM_LM_RUN, "batch_size": P(32, 32, 12), "block_size": P(32, 64, 64),
+    "max_iters": P(30, 300, 2000),
+    "eval_interval": P(10, 50, 200), "eval_iters": P(2, 8, 20),
+}
+_S2S_DATA = {k: ATTENTION["bottleneck"]["run"][k]
+             for k in ("task", "lang", "max_value", "n_train", "n_test", "batch_size", "max_iters")}
+TRANSFORMER_LM = {
+    "char_lm": dict(gpt=_GPT, lstm=_GPT_LSTM_RUN, seeds=_SEEDS),
+    "equal_time": dict(  # the same models, the same seconds each; the steps each got are shown
+        gpt=_GPT, seeds=_SEEDS,
+        lstm={**_GPT_LSTM_RUN, "max_iters": 1_000_000, "time_budget_s": P(0.5, 5.0, 120.0),
+              "eval_interval": P(10, 50, 200)},
+    ),
+    "seq2seq": dict(  # chapter 4's data and steps; d_model sized to its additive RNN's count
+        run={**_S2S_DATA, "nhead": 4, "num_layers": 2, "learning_rate": 1e-2,  # as the RNN
+             "warmup_iters": P(5, 20), "n_checkpoints": P(2, 4)},
+        rnn="attention.bottleneck", reference="additive", seeds=_SEEDS,
+    ),
+}
+
 # -- chapter 5: nanoGPT's recipes (run by the chapter on a CUDA device only) -------------------
 _TINY_RECIPE = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=4,
                     eval_interval=2, learning_rate=1e-3)
@@ -228,7 +258,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm": LSTM,
     "gru": GRU,
     "attention": ATTENTION,
-    "transformer": TRANSFORMER,
+    "transformer": {**TRANSFORMER, **TRANSFORMER_LM},
     "reproduction": REPRODUCTION,
     "cost": {**COST, **EFFICIENT},
 }

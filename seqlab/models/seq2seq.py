@@ -16,12 +16,14 @@ bottleneck). With ``attention="additive"`` (Bahdanau et al., 2015) or ``"dot"`` 
 then h~_t = tanh(W_c [c_t; h_t]) predicts y_t. This is Luong's arrangement (attention after the
 recurrent step, no input feeding), which lets teacher forcing run the decoder in one
 ``nn.GRU``/``nn.LSTM`` call; Bahdanau's original feeds c_t into the next recurrent step and needs a
-loop over t. ``TransformerSeq2Seq`` is ``seqlab.models.transformer.EncoderDecoder``.
+loop over t. ``TransformerSeq2Seq`` is ``seqlab.models.transformer.EncoderDecoder`` with its
+sizes kept as a config (so a trained one can be cached and rebuilt) and its attention weights
+per layer and head (``attention_maps``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
@@ -39,9 +41,14 @@ from seqlab.checks import (
 from seqlab.models.attention import AdditiveAttention, DotAttention, GeneralAttention
 from seqlab.models.transformer import EncoderDecoder
 
-__all__ = ["RNNSeq2Seq", "Seq2SeqConfig", "TransformerSeq2Seq", "greedy_decode"]
+__all__ = [
+    "RNNSeq2Seq",
+    "Seq2SeqConfig",
+    "TransformerSeq2Seq",
+    "TransformerSeq2SeqConfig",
+    "greedy_decode",
+]
 
-TransformerSeq2Seq = EncoderDecoder  # the Transformer encoder-decoder, same interface
 
 CELLS = ("gru", "lstm")
 ATTENTIONS = ("none", "additive", "dot", "general")
@@ -178,6 +185,66 @@ class RNNSeq2Seq(nn.Module):
             logits.reshape(-1, self.config.tgt_vocab_size), tgt_out.reshape(-1), ignore_index=ignore
         )
         return logits, loss
+
+
+@dataclass
+class TransformerSeq2SeqConfig:
+    """The arguments of ``EncoderDecoder`` (torch's names), as a config: vocabularies,
+    ``d_model``, ``nhead``, ``num_layers`` (encoder and decoder each), ``dim_feedforward``
+    (None: 4 d_model), ``dropout``, ``norm_first``, ``block_size``, ``pad_id``. Checked by
+    ``EncoderDecoder`` (``ValueError`` naming the argument)."""
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    d_model: int = 64
+    nhead: int = 4
+    num_layers: int = 2
+    dim_feedforward: int | None = None
+    dropout: float = 0.0
+    norm_first: bool = True
+    block_size: int = 256
+    pad_id: int | None = None
+
+
+class TransformerSeq2Seq(EncoderDecoder):
+    """The Transformer encoder-decoder (Vaswani et al. 2017): ``EncoderDecoder`` built from a
+    :class:`TransformerSeq2SeqConfig` or from ``EncoderDecoder``'s own arguments
+    (``TransformerSeq2Seq(10, 9, d_model=16)``); the config is kept as ``.config``."""
+
+    def __init__(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and isinstance(args[0], TransformerSeq2SeqConfig):
+            config = args[0]
+        else:
+            config = TransformerSeq2SeqConfig(*args, **kwargs)
+        super().__init__(**asdict(config))
+        self.config = config
+
+    @torch.no_grad()
+    def attention_maps(
+        self, src: torch.Tensor, tgt_in: torch.Tensor
+    ) -> dict[str, list[torch.Tensor]]:
+        """Attention weights of a teacher-forced pass, for heatmaps.
+
+        Inputs: src (B, S), tgt_in (B, T) token ids. Outputs: ``{"encoder": L x (B, nh, S, S),
+        "self": L x (B, nh, T, T) (causal), "cross": L x (B, nh, T, S)}``, one tensor per
+        layer; every row sums to 1 over the keys it may see (padding gets 0).
+        """
+        x, src_mask = self._embed(src, self.src_emb, "src"), None
+        if self.pad_id is not None:
+            src_mask = src != self.pad_id  # (B, S) True = real token
+        maps: dict[str, list[torch.Tensor]] = {"encoder": [], "self": [], "cross": []}
+        for block in self.encoder.blocks:
+            x, w, _ = block.forward_with_weights(x, mask=src_mask)
+            maps["encoder"].append(w)  # (B, nh, S, S)
+        memory = self.encoder.ln_f(x)  # (B, S, C)
+        y = self._embed(tgt_in, self.tgt_emb, "tgt_in")  # (B, T, C)
+        for block in self.decoder.blocks:
+            y, w_self, w_cross = block.forward_with_weights(
+                y, memory, memory_mask=src_mask, causal=True
+            )
+            maps["self"].append(w_self)  # (B, nh, T, T)
+            maps["cross"].append(w_cross)  # (B, nh, T, S)
+        return maps
 
 
 @torch.no_grad()

@@ -12,8 +12,8 @@ One module per experiment topic, named like its :mod:`seqlab.experiments` module
 figure (and interactive) a chapter shows, its print twin and its ``register_figure``
 registration. ``char_lm``, ``sampling``, ``gradient_flow``, ``clipping``, ``unit_probes``,
 ``memory_tasks``, ``param_budget``, ``timing``, ``attention``, ``softmax_scaling``,
-``alignments``, ``attention_cost``, ``efficient_attention`` (chapter 6); ``diagrams``,
-``kv_cache``, ``attention_diagrams``, ``positional`` and ``timeline`` (no
+``alignments``, ``attention_cost``, ``efficient_attention`` (chapter 6), ``transformer_lm``;
+``diagrams``, ``kv_cache``, ``attention_diagrams``, ``positional`` and ``timeline`` (no
 experiment).
 """
 

@@ -3,7 +3,8 @@
 - :func:`alignment_figure`: one map of weights, output characters (rows) by source characters.
 - :func:`attention_interactive`: heatmaps over any controls, in the three modes of
   :class:`~seqlab.viz.interactive.Interactive`; :func:`checkpoint_interactive` is chapter 4's
-  (input, attention kind, training step).
+  (input, attention kind, training step), :func:`layer_head_interactive` chapter 5's (input,
+  layer, head of a Transformer).
 - :class:`AlignmentExplorer`: type your own input (live only).
 - Print twin ``attention_alignment``.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "alignment_figure",
     "attention_interactive",
     "checkpoint_interactive",
+    "layer_head_interactive",
 ]
 
 
@@ -46,11 +48,12 @@ def alignment_figure(data: Mapping[str, Any], title: str | None = None) -> go.Fi
     out = ["end" if c == "<eos>" else c for c in data["output"]]
     src = ["end" if c == "<eos>" else c for c in data["source"]]
     fig = heatmap_figure(
-        data["weights"], x_labels=char_labels(src), y_labels=out,
-        xlabel="source character", ylabel="output character",
+        data["weights"], x_labels=char_labels(src), y_labels=char_labels(out),
+        xlabel=data.get("xlabel", "source character"),
+        ylabel=data.get("ylabel", "output character"),
         colorscale=SEQUENTIAL, zmin=0, zmax=1, colorbar_title="weight", title=title,
     )  # fmt: skip
-    fig.update_layout(height=300, margin={"t": 60, "b": 50})
+    fig.update_layout(height=data.get("height", 300), margin={"t": 60, "b": 50})
     return fig
 
 
@@ -78,6 +81,50 @@ def attention_interactive(
 
     return Interactive(compute, figure, controls, slider=slider, labels=labels,
                                defaults=defaults, title=title)  # fmt: skip
+
+
+def layer_head_interactive(
+    maps_of: Callable[[str], Mapping[str, Any]],
+    texts: Sequence[str],
+    n_layer: int,
+    n_head: int,
+    *,
+    labels: Mapping[str, str] | None = None,
+    axis_titles: tuple[str, str] = ("source character", "output character"),
+    height: int = 300,
+) -> Interactive:
+    """Heatmaps of a Transformer's attention, chosen by text (dropdown), layer and head.
+
+    ``maps_of(text)`` returns ``{"ok", "source" (S keys), "output" (U queries), "maps" (L, nh,
+    U, S)}`` (or ``{"ok": False, "message"}``), e.g.
+    :func:`~seqlab.experiments.transformer_lm.gpt_heads` or
+    :func:`~seqlab.experiments.transformer_seq2seq.cross_attention`. It runs once per text;
+    moving the layer or head slider only picks a precomputed map. The static book gets the
+    text x layer (dropdown) x head (slider) grid.
+    """
+    per_text: dict[str, Mapping[str, Any]] = {}
+
+    def compute(text: str, layer: int, head: int) -> Mapping[str, Any]:
+        if text not in per_text:
+            per_text[text] = maps_of(text)
+        data = per_text[text]
+        if not data.get("ok"):
+            return data
+        return {**{k: v for k, v in data.items() if k != "maps"},
+                "weights": data["maps"][layer - 1, head - 1], "xlabel": axis_titles[0],
+                "ylabel": axis_titles[1], "height": height}  # fmt: skip
+
+    names = {"text": "input", "layer": "layer", "head": "head", **(labels or {})}
+    return attention_interactive(
+        compute,
+        {
+            "text": list(texts),
+            "layer": list(range(1, n_layer + 1)),
+            "head": list(range(1, n_head + 1)),
+        },  # fmt: skip
+        slider="head",
+        labels=names,
+    )
 
 
 def checkpoint_interactive(result, examples: Sequence[str], kinds: Sequence[str]) -> Interactive:

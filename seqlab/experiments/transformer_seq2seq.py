@@ -1,0 +1,195 @@
+"""A small Transformer encoder-decoder on chapter 4's task, beside its RNN with attention.
+
+:func:`transformer_seq2seq` trains a :class:`~seqlab.models.seq2seq.TransformerSeq2Seq` (German
+number words -> digits) on exactly the data, batches and number of steps of chapter 4's
+:func:`~seqlab.experiments.attention.bottleneck` runs, once per seed, with ``d_model`` chosen so
+that its parameter count is closest to the RNN's with ``reference`` attention; the RNN's runs are
+that chapter's (cached). Training and scoring are
+:func:`~seqlab.experiments.attention.run_seq2seq`'s, so the numbers compare one to one.
+
+:func:`cross_attention` translates a text and returns every cross-attention map (layer x head):
+where each output digit looks in the source, computed once per text for the heatmap's sliders.
+
+Letters: S source length (characters + <eos>), U generated length, L layers, nh heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seqlab.data.translation_data import task_vocabs
+from seqlab.experiments.attention import (
+    BottleneckConfig,
+    bottleneck,
+    run_seq2seq,
+    task_data,
+)
+from seqlab.experiments.param_budget import hidden_for_budget
+from seqlab.experiments.results import experiment
+from seqlab.models.seq2seq import TransformerSeq2Seq, TransformerSeq2SeqConfig, greedy_decode
+
+__all__ = [
+    "TransformerRunConfig",
+    "TransformerSeq2SeqCompare",
+    "cross_attention",
+    "transformer_config",
+    "transformer_run",
+    "transformer_seq2seq",
+]
+
+
+@dataclass
+class TransformerRunConfig:
+    """One Transformer run on a translation task: the data and training fields mean what they
+    mean in :class:`~seqlab.experiments.attention.Seq2SeqRunConfig`; the model is ``d_model``,
+    ``nhead``, ``num_layers`` (encoder and decoder each), pre-LN, no dropout."""
+
+    task: str = "numbers"
+    lang: str = "de"
+    max_value: int = 99_999
+    n_train: int = 5000
+    n_test: int = 1000
+    data_seed: int = 0
+    d_model: int = 32
+    nhead: int = 4
+    num_layers: int = 2
+    batch_size: int = 128
+    max_iters: int = 300
+    learning_rate: float = 3e-3
+    warmup_iters: int = 20
+    n_checkpoints: int = 4
+    length_bins: tuple[int, ...] = (0, 15, 25, 35, 45, 80)
+    seed: int = 0
+    cpu_threads: int | str | None = "recurrent"  # one thread: deterministic, as chapter 4
+
+
+def transformer_config(config: TransformerRunConfig, d_model: int | None = None):
+    """The model config of ``config`` (vocabularies and padding from its data)."""
+    data = task_data(config)["train"]
+    return TransformerSeq2SeqConfig(
+        src_vocab_size=data.src_vocab.vocab_size, tgt_vocab_size=data.tgt_vocab.vocab_size,
+        d_model=d_model or config.d_model, nhead=config.nhead, num_layers=config.num_layers,
+        block_size=max(data.src.shape[1], data.tgt_in.shape[1]), pad_id=data.src_vocab.pad_id,
+    )  # fmt: skip
+
+
+@experiment()
+def transformer_run(config: TransformerRunConfig, device: torch.device, progress: bool) -> dict:
+    """One trained Transformer encoder-decoder, cached; the values of
+    :func:`~seqlab.experiments.attention.seq2seq_run` (exact_match, predictions, model, ...)."""
+    model_config = transformer_config(config)
+    return run_seq2seq(config, device, progress, build=lambda: TransformerSeq2Seq(model_config))
+
+
+@dataclass
+class TransformerSeq2SeqCompare:
+    """``run`` once per seed beside the RNN runs of the row ``rnn`` (a
+    :func:`~seqlab.experiments.attention.bottleneck` row) with attention ``reference``;
+    ``d_model`` (a multiple of ``run.nhead``) gives the parameter count closest to that RNN's."""
+
+    run: TransformerRunConfig = field(default_factory=TransformerRunConfig)
+    rnn: str = "attention.bottleneck"
+    reference: str = "additive"
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+def matched_d_model(run: TransformerRunConfig, budget: int) -> int:
+    """The multiple of ``run.nhead`` whose Transformer has the parameter count closest to
+    ``budget``."""
+    count = lambda k: sum(  # noqa: E731
+        p.numel() for p in TransformerSeq2Seq(transformer_config(run, k * run.nhead)).parameters()
+    )
+    return run.nhead * hidden_for_budget(count, budget, max_hidden=256)
+
+
+@experiment("transformer.seq2seq")
+def transformer_seq2seq(
+    config: TransformerSeq2SeqCompare, device: torch.device, progress: bool
+) -> dict:
+    """The Transformer encoder-decoder and chapter 4's RNN with attention, over seeds.
+
+    Values: ``runs`` (one row per model and seed: model "Transformer" | "RNN + <kind>", seed,
+    n_params, steps_done, train_s, exact_match, char_accuracy, final_loss), ``d_model``,
+    ``rnn_params``, ``model`` (the seed-0 Transformer, a SavedModel), ``predictions`` (its test
+    outputs), ``test`` (the test pairs).
+    """
+    bn_config = bottleneck.config(config.rnn)
+    _check_same_data(config.run, bn_config)
+    bn = bottleneck(bn_config, device=device, progress=progress)
+    rnn = bn["runs"][bn["runs"]["attention"] == config.reference]
+    rnn_params = int(rnn["n_params"].iloc[0])
+    d_model = matched_d_model(config.run, rnn_params)
+    keep = ["seed", "n_params", "steps_done", "train_s", "exact_match", "char_accuracy",
+            "final_loss"]  # fmt: skip
+    rows, first = [], None
+    for seed in config.seeds:
+        r = transformer_run(replace(config.run, d_model=d_model, seed=seed), device=device,
+                            progress=progress)  # fmt: skip
+        rows.append({"model": "Transformer", **{k: r[k] for k in keep}})
+        first = first or r
+    runs = pd.concat(
+        [pd.DataFrame(rows), rnn[keep].assign(model=f"RNN + {config.reference} attention")],
+        ignore_index=True,
+    )
+    return {
+        "runs": runs,
+        "d_model": d_model,
+        "rnn_params": rnn_params,
+        "model": first["model"],
+        "predictions": first["predictions"],
+        "test": task_data(config.run)["test"].pairs,
+    }
+
+
+def _check_same_data(run: TransformerRunConfig, bn: BottleneckConfig) -> None:
+    """The comparison is one to one only on the same data, batches and steps."""
+    for name in ("task", "lang", "max_value", "n_train", "n_test", "data_seed", "batch_size",
+                 "max_iters"):  # fmt: skip
+        if getattr(run, name) != getattr(bn.run, name):
+            raise ValueError(
+                f"run.{name}={getattr(run, name)!r} differs from the RNN row's "
+                f"{getattr(bn.run, name)!r}: the comparison needs the same data and steps"
+            )
+
+
+@torch.no_grad()
+def cross_attention(
+    model: TransformerSeq2Seq, text: str, task: str = "numbers", max_len: int = 12
+) -> dict:
+    """Translate ``text`` greedily and return every cross-attention map.
+
+    Outputs: ``{"ok": True, "source": characters + "<eos>" (S), "output": generated characters
+    (+ "<eos>") (U), "translation": str, "maps": array (L, nh, U, S)}`` where ``maps[l, h, t]``
+    is how output position t of decoder layer l, head h spreads over the source (rows sum to
+    1); or ``{"ok": False, "message": one line}`` for text the model cannot read.
+    """
+    text = text.strip()
+    if not text:
+        return {"ok": False, "message": "Type some text to translate."}
+    src_vocab, tgt_vocab = task_vocabs(task)
+    try:
+        ids = src_vocab.encode(text, eos=True)
+    except ValueError:
+        bad = next(c for c in text if c not in src_vocab.stoi)
+        return {"ok": False, "message": f"The model cannot read {bad!r}."}
+    if len(ids) > model.config.block_size:
+        return {"ok": False, "message": f"Too long: at most {model.config.block_size - 1} "
+                "characters."}  # fmt: skip
+    model.eval()
+    src = torch.tensor([ids])  # (1, S)
+    out = greedy_decode(model, src, max_len, tgt_vocab.bos_id, tgt_vocab.eos_id)[0]  # (U,)
+    ends = (out == tgt_vocab.eos_id).nonzero()
+    out = out[: int(ends[0]) + 1 if len(ends) else len(out)]
+    tgt_in = torch.cat([torch.tensor([tgt_vocab.bos_id]), out[:-1]])[None]  # (1, U)
+    maps = model.attention_maps(src, tgt_in)["cross"]  # L x (1, nh, U, S)
+    return {
+        "ok": True,
+        "source": list(text) + ["<eos>"],
+        "output": [tgt_vocab.itos[i] for i in out.tolist()],
+        "translation": tgt_vocab.decode(out),
+        "maps": np.stack([m[0].numpy() for m in maps]),
+    }
