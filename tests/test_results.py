@@ -126,15 +126,24 @@ def test_configs_come_from_the_size_table_by_profile(monkeypatch):
 def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.alignments import attribution
     from seqlab.experiments.attention import bottleneck
+    from seqlab.experiments.attention_cost import attention_cost
     from seqlab.experiments.char_lm import char_lm, ngram_baseline
     from seqlab.experiments.clipping import clipping
     from seqlab.experiments.context_window import context_window
+    from seqlab.experiments.decoding import decoding
+    from seqlab.experiments.efficient_attention import efficient_cost, efficient_lm
     from seqlab.experiments.gradient_flow import gradient_flow
     from seqlab.experiments.lm_compare import lm_compare, lm_context
+    from seqlab.experiments.long_range import long_range
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
+    from seqlab.experiments.positional import extrapolation
+    from seqlab.experiments.reproduction import nanogpt_recipes
     from seqlab.experiments.softmax_scaling import scaling_sweep
+    from seqlab.experiments.stability import stability
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
     from seqlab.experiments.training_scheme import training_scheme
+    from seqlab.experiments.transformer_lm import gpt_vs_lstm
+    from seqlab.experiments.transformer_seq2seq import transformer_seq2seq
     from seqlab.experiments.unit_probes import unit_probe
 
     by_row = {"char_lm": char_lm, "clipping": clipping, "context_window": context_window,
@@ -144,10 +153,15 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "unit_probe": unit_probe, "bottleneck": bottleneck, "scaling": scaling_sweep,
               "attribution": attribution, "ngram": ngram_baseline, "lm_compare": lm_compare,
               "stacked": lm_compare, "lm_context": lm_context,
-              "training_scheme": training_scheme}  # fmt: skip
+              "training_scheme": training_scheme, "positions": extrapolation,
+              "stability": stability, "char_lm@transformer": gpt_vs_lstm,
+              "equal_time": gpt_vs_lstm, "seq2seq": transformer_seq2seq,
+              "nanogpt": nanogpt_recipes, "sweep": attention_cost, "long_range": long_range,
+              "efficient": efficient_lm, "efficient_cost": efficient_cost,
+              "decoding": decoding}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
-            fn = by_row[name]
+            fn = by_row.get(f"{name}@{chapter}", by_row[name])  # a name two chapters use
             config = config_for(fn.config_class, f"{chapter}.{name}", profile)
             assert isinstance(config, fn.config_class)
     smoke, standard = (row("rnn.char_lm", p) for p in ("smoke", "standard"))
