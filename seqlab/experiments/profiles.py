@@ -156,7 +156,7 @@ ATTENTION = {
 TRANSFORMER = {
     "positions": dict(  # learned vs sinusoidal positions beyond the trained length
         seeds=(0, 1, 2), n_layer=2, n_embd=32, train_len=P(16, 32), eval_len=P(32, 64),
-        batch_size=P(8, 16), max_iters=P(10, 300, 1000), warmup_iters=P(2, 20),
+        batch_size=P(8, 16), max_iters=P(10, 200, 1000), warmup_iters=P(2, 20),
         eval_windows=P(16, 256), band=8,
     ),
     "stability": dict(  # post-LN vs pre-LN x warm-up x depth at a high learning rate
@@ -186,11 +186,11 @@ TRANSFORMER_LM = {
     "char_lm": dict(gpt=_GPT, lstm=_GPT_LSTM_RUN, seeds=_SEEDS),
     "equal_time": dict(  # the same models, the same seconds each; the steps each got are shown
         gpt=_GPT, seeds=_SEEDS,
-        lstm={**_GPT_LSTM_RUN, "max_iters": 1_000_000, "time_budget_s": P(0.5, 5.0, 120.0),
+        lstm={**_GPT_LSTM_RUN, "max_iters": 1_000_000, "time_budget_s": P(0.5, 3.0, 120.0),
               "eval_interval": P(10, 50, 200)},
     ),
     "seq2seq": dict(  # chapter 4's data and steps; d_model sized to its additive RNN's count
-        run={**_S2S_DATA, "nhead": 4, "num_layers": 2, "learning_rate": 1e-2,  # as the RNN
+        run={**_S2S_DATA, "nhead": 4, "num_layers": P(1, 1, 2), "learning_rate": 1e-2,  # as RNN
              "warmup_iters": P(5, 20), "n_checkpoints": P(2, 4)},
         rnn="attention.bottleneck", reference="additive", seeds=_SEEDS,
     ),
