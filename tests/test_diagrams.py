@@ -36,3 +36,14 @@ def test_diagrams_are_registered_at_their_widths():
     for name, width in [("rnn_unrolled", "page"), ("lstm_cell", "column"), ("gru_cell", "column")]:
         fig = export.build_figure(name, "smoke")
         assert abs(fig.get_size_inches()[0] - export.WIDTHS_IN[width]) < 0.01
+
+
+def test_chapter_4_and_5_diagrams_show_as_svg_in_a_notebook():
+    # a plain matplotlib Figure shows as the text "<Figure size ...>" under nbclient
+    from seqlab.viz.attention_diagrams import encoder_decoder_diagram, multihead_diagram
+    from seqlab.viz.transformer_diagrams import block_diagram
+
+    for fig in (encoder_decoder_diagram(), multihead_diagram(), block_diagram()):
+        bundle = fig._repr_mimebundle_()
+        assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+        assert "Figure size" not in bundle["text/plain"]

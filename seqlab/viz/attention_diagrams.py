@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from seqlab.viz.diagrams import Diagram
 from seqlab.viz.export import register_figure
 from seqlab.viz.style import PALETTE
 
@@ -29,7 +30,7 @@ def _arrow(ax, x0, y0, x1, y1, color="black", lw=0.8, alpha=1.0):
 def encoder_decoder_diagram(source: str = "elf", target: str = "11") -> Figure:
     """An RNN encoder-decoder with attention, drawn for one example: encoder states e_j, the
     decoder state h_t, weights a_tj, the context c_t and the prediction, as in the chapter."""
-    fig = Figure(figsize=(6.9, 3.2))
+    fig = Diagram(figsize=(6.9, 3.2))
     ax = fig.add_subplot()
     src = list(source) + ["end"]
     tgt = ["<bos>"] + list(target)
@@ -73,7 +74,7 @@ def encoder_decoder_diagram(source: str = "elf", target: str = "11") -> Figure:
 def multihead_diagram(num_heads: int = 4) -> Figure:
     """Multi-head attention: project X to Q, K, V, split into heads, attend per head,
     concatenate, project (the layout of ``seqlab.models.MultiHeadAttention``)."""
-    fig = Figure(figsize=(6.9, 2.6))
+    fig = Diagram(figsize=(6.9, 2.6))
     ax = fig.add_subplot()
     _box(ax, 0, 0, 1.4, 0.5, "$X$ (B, T, C)", PALETTE[7], fontsize=8)
     _box(ax, 2.1, 0, 1.9, 0.5, "qkv: $[W_q; W_k; W_v]$", PALETTE[0], fontsize=7)

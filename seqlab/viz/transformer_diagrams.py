@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from seqlab.viz.attention_diagrams import _arrow, _box
+from seqlab.viz.diagrams import Diagram
 from seqlab.viz.export import register_figure
 from seqlab.viz.style import PALETTE
 
@@ -50,7 +51,7 @@ def block_diagram(figsize: tuple[float, float] | None = (4.6, 3.6)) -> Figure:
     """Post-LN (left: x = LN(x + f(x))) and pre-LN (right: x = x + f(LN(x))) blocks; f is the
     masked multi-head self-attention, then the feed-forward network. ``figsize`` None: the
     current rc's size (the paper's column inside ``make figures``)."""
-    fig = Figure(figsize=figsize)
+    fig = Diagram(figsize=figsize)
     ax = fig.add_subplot()
     _column(ax, 1.3, _POST, "post-LN\nx = LN(x + f(x))", post=True)
     _column(ax, 4.3, _PRE, "pre-LN\nx = x + f(LN(x))", post=False)
