@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqlab.experiments.scaling_fits import fit_chinchilla, fit_power_law, isoflop_optimum
+from seqlab.experiments.scaling_fits import (
+    fit_chinchilla,
+    fit_power_law,
+    isoflop_optimum,
+    isoflop_slices,
+)
 
 # Hoffmann et al. (2022)'s published law, as a known truth for synthetic runs.
 TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -105,6 +110,22 @@ def test_isoflop_does_not_force_an_edge_optimum():
     table = table[table["n_params"] <= 1e4 * 0.99]  # only sizes below the optimum: monotone
     out = isoflop_optimum(table)
     assert not out["interior"].iloc[0] and np.isnan(out["N_opt"].iloc[0])
+
+
+def test_isoflop_slices_of_a_rectangular_grid_find_the_law_optimum():
+    """A sizes x budgets grid from a known L(N, D): the slices' optimum sits where the law's
+    is (to the interpolation and parabola error)."""
+    rows = []
+    for N in np.geomspace(1e4, 1e7, 10):
+        for D in np.geomspace(1e5, 1e10, 25):
+            rows.append({"n_params": N, "tokens": D, "flops": 6 * N * D, "seed": 0,
+                         "val_loss": _law(N, D)})  # fmt: skip
+    sl = isoflop_slices(pd.DataFrame(rows), budgets=[1e14])
+    out = isoflop_optimum(sl, budget_col="budget")
+    N = np.geomspace(1e4, 1e7, 100_001)
+    truth = N[np.argmin(_law(N, 1e14 / (6 * N)))]
+    assert out["interior"].iloc[0]
+    assert out["N_opt"].iloc[0] == pytest.approx(truth, rel=0.25)
 
 
 @pytest.mark.parametrize(

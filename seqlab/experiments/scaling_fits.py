@@ -28,12 +28,16 @@ import pandas as pd
 import scipy
 from scipy import optimize
 
+from seqlab.experiments.fit_input import as_array, same_length
+from seqlab.experiments.isoflop import isoflop_optimum, isoflop_slices
+
 __all__ = [
     "ChinchillaFit",
     "PowerLawFit",
     "fit_chinchilla",
     "fit_power_law",
     "isoflop_optimum",
+    "isoflop_slices",
 ]
 
 HUBER_DELTA = 1e-3  # Hoffmann et al. (2022), approach 3
@@ -46,31 +50,6 @@ GRID = {
     "beta": (0.0, 0.5, 1.0, 1.5, 2.0),
 }
 N_STARTS = 6  # L-BFGS runs from the best grid points (the whole grid is scored first)
-
-
-def _array(x, name: str, positive: bool = True) -> np.ndarray:
-    """``x`` as a finite 1-D float array (positive unless ``positive=False``), else ValueError."""
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be numbers, got {x!r}") from err
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} is empty: nothing to fit")
-    bad = ~np.isfinite(a)
-    if bad.any():
-        raise ValueError(f"{name} has NaN or infinite values at {np.flatnonzero(bad)[:5].tolist()}")
-    if positive and (a <= 0).any():
-        i = int(np.flatnonzero(a <= 0)[0])
-        raise ValueError(f"{name} must be > 0, got {name}[{i}] = {float(a[i])!r}")
-    return a
-
-
-def _same_length(**arrays: np.ndarray) -> None:
-    lengths = {k: len(v) for k, v in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"lengths differ: {lengths}")
 
 
 def _check_boot(n_boot, ci) -> None:
@@ -157,8 +136,8 @@ def fit_power_law(
     Raises ``ValueError`` for empty, NaN, non-positive or mismatched input, or fewer than 2
     distinct N (3 with ``irreducible``).
     """
-    N, L = _array(N, "N"), _array(L, "L")
-    _same_length(N=N, L=L)
+    N, L = as_array(N, "N"), as_array(L, "L")
+    same_length(N=N, L=L)
     _check_boot(n_boot, ci)
     need = 3 if irreducible else 2
     if np.unique(N).size < need:
@@ -307,8 +286,8 @@ def fit_chinchilla(
     :data:`N_STARTS` best. Outputs: :class:`ChinchillaFit`. Raises ``ValueError`` for empty,
     NaN, non-positive or mismatched input, fewer than 5 runs, or fewer than 2 distinct N or D.
     """
-    N, D, L = _array(N, "N"), _array(D, "D"), _array(L, "L")
-    _same_length(N=N, D=D, L=L)
+    N, D, L = as_array(N, "N"), as_array(D, "D"), as_array(L, "L")
+    same_length(N=N, D=D, L=L)
     _check_boot(n_boot, ci)
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta!r}")
@@ -339,78 +318,3 @@ def fit_chinchilla(
 def _natural(p: np.ndarray) -> np.ndarray:
     """(a, b, e, alpha, beta) rows -> (E, A, B, alpha, beta) rows."""
     return np.column_stack([np.exp(p[:, 2]), np.exp(p[:, 0]), np.exp(p[:, 1]), p[:, 3], p[:, 4]])
-
-
-# --- isoFLOP ---------------------------------------------------------------------------------
-
-
-def _budget_groups(flops: np.ndarray, rel_tol: float) -> np.ndarray:
-    """Group labels: runs whose FLOPs are within a factor (1 + rel_tol) of their neighbour."""
-    order = np.argsort(flops)
-    logs = np.log(flops[order])
-    labels_sorted = np.concatenate([[0], np.cumsum(np.diff(logs) > np.log1p(rel_tol))])
-    labels = np.empty_like(labels_sorted)
-    labels[order] = labels_sorted
-    return labels
-
-
-def isoflop_optimum(
-    table: pd.DataFrame,
-    *,
-    n_col: str = "n_params",
-    loss_col: str = "val_loss",
-    flops_col: str = "flops",
-    tokens_col: str = "tokens",
-    budget_col: str | None = None,
-    rel_tol: float = 0.3,
-) -> pd.DataFrame:
-    """Compute-optimal model size per FLOP budget (Hoffmann et al. 2022, approach 2).
-
-    Inputs: ``table`` one row per run with columns ``n_col`` (N), ``loss_col``, ``flops_col``
-    (training FLOPs) and ``tokens_col`` (D). Runs are grouped by ``budget_col`` when given,
-    else by FLOPs within a factor ``1 + rel_tol`` of each other. In each group with >= 3
-    distinct N, the losses (averaged over seeds at each N) get a parabola in log N; its vertex
-    is the optimum N_opt when the parabola opens upward and the vertex lies inside the sizes
-    tried (``interior``), else the optimum is not located (NaN), not forced to an edge. D_opt
-    is read off the group's own log D - log N line at N_opt.
-    Outputs: one row per group: ``flops`` (geometric mean), ``n_runs``, ``n_sizes``, ``N_opt``,
-    ``tokens_opt``, ``tokens_per_param``, ``loss_opt`` (the parabola at N_opt),
-    ``curvature`` (d^2 L / d(ln N)^2), ``interior``, ``best_N_tried`` (lowest mean loss).
-    Raises ``ValueError`` for a missing column, an empty table, NaN or non-positive values.
-    """
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
-    cols = [n_col, loss_col, flops_col, tokens_col] + ([budget_col] if budget_col else [])
-    missing = [c for c in cols if c not in table.columns]
-    if missing:
-        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
-    if table.empty:
-        raise ValueError("table is empty: no runs to group")
-    if not rel_tol > 0:
-        raise ValueError(f"rel_tol must be > 0, got {rel_tol!r}")
-    N = _array(table[n_col], n_col)
-    loss = _array(table[loss_col], loss_col)
-    flops = _array(table[flops_col], flops_col)
-    tokens = _array(table[tokens_col], tokens_col)
-    groups = table[budget_col].to_numpy() if budget_col else _budget_groups(flops, rel_tol)
-    df = pd.DataFrame({"N": N, "L": loss, "C": flops, "D": tokens, "g": groups})
-    rows = []
-    for _, g in df.groupby("g", sort=True):
-        per_n = g.groupby("N").agg(L=("L", "mean"), D=("D", "mean")).reset_index()
-        row = {"flops": float(np.exp(np.log(g["C"]).mean())), "n_runs": len(g),
-               "n_sizes": len(per_n), "best_N_tried": float(per_n.loc[per_n["L"].idxmin(), "N"])}  # fmt: skip
-        nan = float("nan")
-        row.update(N_opt=nan, tokens_opt=nan, tokens_per_param=nan, loss_opt=nan,
-                   curvature=nan, interior=False)  # fmt: skip
-        if len(per_n) >= 3:
-            x = np.log(per_n["N"].to_numpy())
-            c2, c1, c0 = np.polyfit(x, per_n["L"].to_numpy(), 2)
-            row["curvature"] = float(2 * c2)
-            if c2 > 0 and x.min() <= -c1 / (2 * c2) <= x.max():
-                xo = -c1 / (2 * c2)
-                s, i = np.polyfit(x, np.log(per_n["D"].to_numpy()), 1)
-                n_opt, d_opt = float(np.exp(xo)), float(np.exp(i + s * xo))
-                row.update(N_opt=n_opt, tokens_opt=d_opt, tokens_per_param=d_opt / n_opt,
-                           loss_opt=float(c0 + c1 * xo + c2 * xo**2), interior=True)  # fmt: skip
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -1,0 +1,147 @@
+"""Compute-optimal size per FLOP budget from a sweep (Hoffmann et al. 2022, approach 2).
+
+:func:`isoflop_slices` turns a sizes x token-budgets grid into isoFLOP slices (interpolating
+each size's loss along D); :func:`isoflop_optimum` fits a parabola in log N per slice.
+Re-exported by :mod:`seqlab.experiments.scaling_fits`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from seqlab.experiments.fit_input import as_array
+
+__all__ = ["isoflop_optimum", "isoflop_slices"]
+
+
+# --- isoFLOP ---------------------------------------------------------------------------------
+
+
+def _budget_groups(flops: np.ndarray, rel_tol: float) -> np.ndarray:
+    """Group labels: runs whose FLOPs are within a factor (1 + rel_tol) of their neighbour."""
+    order = np.argsort(flops)
+    logs = np.log(flops[order])
+    labels_sorted = np.concatenate([[0], np.cumsum(np.diff(logs) > np.log1p(rel_tol))])
+    labels = np.empty_like(labels_sorted)
+    labels[order] = labels_sorted
+    return labels
+
+
+def isoflop_optimum(
+    table: pd.DataFrame,
+    *,
+    n_col: str = "n_params",
+    loss_col: str = "val_loss",
+    flops_col: str = "flops",
+    tokens_col: str = "tokens",
+    budget_col: str | None = None,
+    rel_tol: float = 0.3,
+) -> pd.DataFrame:
+    """Compute-optimal model size per FLOP budget (Hoffmann et al. 2022, approach 2).
+
+    Inputs: ``table`` one row per run with columns ``n_col`` (N), ``loss_col``, ``flops_col``
+    (training FLOPs) and ``tokens_col`` (D). Runs are grouped by ``budget_col`` when given,
+    else by FLOPs within a factor ``1 + rel_tol`` of each other. In each group with >= 3
+    distinct N, the losses (averaged over seeds at each N) get a parabola in log N; its vertex
+    is the optimum N_opt when the parabola opens upward and the vertex lies inside the sizes
+    tried (``interior``), else the optimum is not located (NaN), not forced to an edge. D_opt
+    is read off the group's own log D - log N line at N_opt.
+    Outputs: one row per group: ``flops`` (geometric mean), ``n_runs``, ``n_sizes``, ``N_opt``,
+    ``tokens_opt``, ``tokens_per_param``, ``loss_opt`` (the parabola at N_opt),
+    ``curvature`` (d^2 L / d(ln N)^2), ``interior``, ``best_N_tried`` (lowest mean loss).
+    Raises ``ValueError`` for a missing column, an empty table, NaN or non-positive values.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    cols = [n_col, loss_col, flops_col, tokens_col] + ([budget_col] if budget_col else [])
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
+    if table.empty:
+        raise ValueError("table is empty: no runs to group")
+    if not rel_tol > 0:
+        raise ValueError(f"rel_tol must be > 0, got {rel_tol!r}")
+    N = as_array(table[n_col], n_col)
+    loss = as_array(table[loss_col], loss_col)
+    flops = as_array(table[flops_col], flops_col)
+    tokens = as_array(table[tokens_col], tokens_col)
+    groups = table[budget_col].to_numpy() if budget_col else _budget_groups(flops, rel_tol)
+    df = pd.DataFrame({"N": N, "L": loss, "C": flops, "D": tokens, "g": groups})
+    rows = []
+    for _, g in df.groupby("g", sort=True):
+        per_n = g.groupby("N").agg(L=("L", "mean"), D=("D", "mean")).reset_index()
+        row = {"flops": float(np.exp(np.log(g["C"]).mean())), "n_runs": len(g),
+               "n_sizes": len(per_n), "best_N_tried": float(per_n.loc[per_n["L"].idxmin(), "N"])}  # fmt: skip
+        nan = float("nan")
+        row.update(N_opt=nan, tokens_opt=nan, tokens_per_param=nan, loss_opt=nan,
+                   curvature=nan, interior=False)  # fmt: skip
+        if len(per_n) >= 3:
+            x = np.log(per_n["N"].to_numpy())
+            c2, c1, c0 = np.polyfit(x, per_n["L"].to_numpy(), 2)
+            row["curvature"] = float(2 * c2)
+            if c2 > 0 and x.min() <= -c1 / (2 * c2) <= x.max():
+                xo = -c1 / (2 * c2)
+                s, i = np.polyfit(x, np.log(per_n["D"].to_numpy()), 1)
+                n_opt, d_opt = float(np.exp(xo)), float(np.exp(i + s * xo))
+                row.update(N_opt=n_opt, tokens_opt=d_opt, tokens_per_param=d_opt / n_opt,
+                           loss_opt=float(c0 + c1 * xo + c2 * xo**2), interior=True)  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def isoflop_slices(
+    table: pd.DataFrame,
+    budgets=None,
+    *,
+    n_budgets: int = 4,
+    n_col: str = "n_params",
+    loss_col: str = "val_loss",
+    seed_col: str = "seed",
+) -> pd.DataFrame:
+    """IsoFLOP slices of a sizes x token-budgets grid, by interpolation along each size's D.
+
+    A sweep that trains every size at the same few step budgets has no two runs at one FLOP
+    count. For each (size, seed), ``log L`` is interpolated linearly in ``log D`` between its
+    runs (no extrapolation), and read at D = C / (FLOPs per token of that size, from the
+    table's exact ``flops / tokens``) for each budget C in ``budgets`` (default: ``n_budgets``
+    budgets log-spaced over the range that >= 3 sizes reach). Outputs: rows ``budget``,
+    ``flops`` (= C), ``tokens``, ``n_col``, ``seed_col``, ``loss_col``: feed them to
+    :func:`isoflop_optimum` with ``budget_col="budget"``. Raises ``ValueError`` for missing
+    columns, an empty table, or no budget that three sizes reach.
+    """
+    cols = [n_col, loss_col, seed_col, "flops", "tokens"]
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
+    if table.empty:
+        raise ValueError("table is empty: no runs to slice")
+    for c in (n_col, loss_col, "flops", "tokens"):
+        as_array(table[c], c)
+    t = table.assign(_fpt=table["flops"] / table["tokens"])
+    lo_hi = t.groupby(n_col)["flops"].agg(["min", "max"])
+    lo_hi = lo_hi[t.groupby(n_col)["tokens"].nunique() >= 2]
+    if budgets is None:
+        lo, hi = lo_hi["min"].to_numpy(), lo_hi["max"].to_numpy()
+        grid = np.geomspace(lo.min(), hi.max(), 64)
+        reach = [(g, ((lo <= g) & (g <= hi)).sum()) for g in grid]
+        ok = [g for g, k in reach if k >= 3]
+        if not ok:
+            raise ValueError("no FLOP budget is reached by >= 3 sizes: the grid is too sparse")
+        budgets = np.geomspace(min(ok), max(ok), n_budgets)
+    budgets = as_array(budgets, "budgets")
+    rows = []
+    for (n, seed), g in t.groupby([n_col, seed_col]):
+        g = g.groupby("tokens", as_index=False).agg(L=(loss_col, "mean"), fpt=("_fpt", "mean"))
+        if len(g) < 2:
+            continue
+        logD, logL = np.log(g["tokens"].to_numpy()), np.log(g["L"].to_numpy())
+        for C in budgets:
+            d = C / g["fpt"].mean()
+            if logD.min() - 1e-9 <= np.log(d) <= logD.max() + 1e-9:
+                L = float(np.exp(np.interp(np.log(d), logD, logL)))
+                rows.append({"budget": float(C), "flops": float(C), "tokens": float(d),
+                             n_col: n, seed_col: seed, loss_col: L})  # fmt: skip
+    return pd.DataFrame(rows, columns=["budget", "flops", "tokens", n_col, seed_col, loss_col])
