@@ -75,7 +75,8 @@ class PowerLawFit:
     """L(N) = E + (N_c / N)^alpha (E = 0 without an irreducible term).
 
     ``alpha_ci``: the bootstrap percentile interval of alpha (NaN when ``n_boot = 0``);
-    ``boot_alpha``: the bootstrap alphas; ``n``: runs fitted.
+    ``boot``: the bootstrap fits, columns ``alpha``, ``N_c``, ``E`` (one row per resample;
+    NaN where a resample had too few distinct N); ``n``: runs fitted.
     """
 
     alpha: float
@@ -83,12 +84,26 @@ class PowerLawFit:
     E: float
     alpha_ci: tuple[float, float]
     n: int
-    boot_alpha: np.ndarray = field(repr=False)
+    boot: pd.DataFrame = field(repr=False)
 
     def predict(self, N) -> np.ndarray:
         """L at parameter counts ``N`` (any shape), in the units of the fitted losses."""
         N = np.asarray(N, dtype=np.float64)
         return self.E + (self.N_c / N) ** self.alpha
+
+    def band(self, N, ci: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise bootstrap percentile band of L at ``N`` (1-D): (lo, hi); NaN without
+        bootstrap."""
+        N = np.asarray(N, dtype=np.float64)
+        b = self.boot.dropna()
+        if len(b) < 2:
+            return np.full(N.shape, np.nan), np.full(N.shape, np.nan)
+        curves = (
+            b["E"].to_numpy()[:, None]
+            + (b["N_c"].to_numpy()[:, None] / N[None]) ** b["alpha"].to_numpy()[:, None]
+        )
+        lo, hi = np.percentile(curves, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+        return lo, hi
 
 
 def _fit_pure(logN: np.ndarray, logL: np.ndarray) -> tuple[float, float]:
@@ -151,13 +166,25 @@ def fit_power_law(
         return alpha, lognc, 0.0
 
     alpha, lognc, E = one(np.arange(N.size))
-    rng = np.random.default_rng(seed)
-    boot = np.full(n_boot, np.nan)
-    for i in range(n_boot):
-        idx = rng.integers(0, N.size, N.size)
-        if np.unique(N[idx]).size >= need:
-            boot[i] = one(idx)[0]
-    return PowerLawFit(alpha, float(np.exp(lognc)), E, _interval(boot, ci), int(N.size), boot)
+    idx = np.random.default_rng(seed).integers(0, N.size, (n_boot, N.size))
+    boot = np.full((n_boot, 3), np.nan)
+    if irreducible:
+        for i, row in enumerate(idx):
+            if np.unique(N[row]).size >= need:
+                boot[i] = one(row)
+    elif n_boot:  # least squares of every resample at once
+        x, y = logN[idx], logL[idx]
+        xc, yc = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+        var = (xc**2).sum(1)
+        ok = var > 1e-12 * max(1.0, float(np.var(logN)) * N.size)
+        slope = np.where(ok, (xc * yc).sum(1) / np.where(ok, var, 1.0), np.nan)
+        a = -slope
+        boot[:, 0] = a
+        boot[:, 1] = (y.mean(1) - slope * x.mean(1)) / a
+        boot[:, 2] = 0.0
+    table = pd.DataFrame({"alpha": boot[:, 0], "N_c": np.exp(boot[:, 1]), "E": boot[:, 2]})
+    ci_ = _interval(boot[:, 0], ci)
+    return PowerLawFit(alpha, float(np.exp(lognc)), E, ci_, int(N.size), table)
 
 
 # --- L(N, D) ---------------------------------------------------------------------------------
