@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("seqlab.bench",),
     ("seqlab.experiments",),
     ("seqlab.viz",),
-    ("seqlab.figures", "seqlab.notebook"),
+    ("seqlab.figures", "seqlab.notebook", "seqlab.sweep"),
 )
 MAX_LINES = 400
 

@@ -1,0 +1,343 @@
+"""The scaling sweep: GPT and LSTM char LMs on Shakespeare over sizes, token budgets and seeds,
+one row per finished run in a table on disk (chapter 7).
+
+API for the chapter and the fits (helper ``scaling``)
+-----------------------------------------------------
+::
+
+    from seqlab.experiments.scaling import sweep, sweep_specs, run_sweep, SweepConfig
+
+    df = sweep()                  # the current profile's sweep: reads the stored table
+                                  # (``make sweep`` / ``make book`` wrote it), trains what is missing
+    df = sweep("smoke")           # a profile by name; table_path=..., device=..., progress=...
+    specs = sweep_specs(SweepConfig(...), arch=("gpt",))   # list[RunSpec] of a config
+    df = run_sweep(specs, "runs.csv")                      # any list of runs
+
+``sweep(profile)`` = ``run_sweep(sweep_specs(config_for(SweepConfig, "scaling.sweep",
+profile)), default_table_path(profile))``, the table at
+``seqlab.device.cache_dir("sweeps") / f"{profile}.csv"``. Every call returns a
+``pandas.DataFrame``, one row per run of the specs asked for (in spec order), columns
+(:data:`~seqlab.experiments.sweep_table.COLUMNS`):
+
+- ``run_id`` (hash of the spec and ``SWEEP_VERSION``), ``arch`` "gpt" | "lstm";
+- the spec: ``n_layer``, ``n_head`` (0 for an LSTM), ``n_embd`` (GPT width; LSTM embedding
+  width), ``hidden_size`` (LSTM H; 0 for a GPT), ``block_size``, ``batch_size`` (global),
+  ``max_iters`` (the token budget in steps; each budget is its own run with its own cosine
+  ending at ``max_iters``), ``learning_rate`` (peak), ``warmup_iters``, ``seed``,
+  ``eval_iters``, ``eval_batch_size``, ``weight_decay``;
+- sizes: ``n_params`` (all parameters, the tied head once), ``n_params_non_embedding``
+  (``count_params(non_embedding=True)``: Kaplan et al.'s N, without token and position tables);
+- compute: ``tokens`` = max_iters * batch_size * block_size, ``flops`` = exact training FLOPs
+  (``flops_per_token(model) * tokens``: 6 N_mm + 12 L T C per token for a GPT, multiply-add = 2),
+  ``flops_6nd`` = 6 * n_params * tokens;
+- results: ``val_loss``, ``train_loss`` (nats per character, ``estimate_loss`` after the last
+  step on fixed windows, the same windows for every run), ``wall_s`` (seconds, training and
+  evaluation);
+- provenance: ``device``, ``dtype``, ``world_size``, ``torch_version``, ``seqlab_version``,
+  ``sweep_version``, ``finished_at`` (UTC, ISO 8601).
+
+Seeds: ``config.seeds`` for every (size, budget); ``config.comparison_seeds`` (>= 3) at the
+``config.lstm_budgets``, where GPT and LSTM runs stand on the same axes (Kaplan et al. 2020,
+Fig. 7) and :func:`seqlab.experiments.seeds.compare` needs three seeds.
+
+Learning rate: for the GPT, Kaplan et al. (2020, appendix D.6, eq. D.1)'s fit of the best rate
+against non-embedding parameters, LR(N) = 0.003239 - 0.0001395 ln N (:func:`kaplan_lr`): one
+cited rule for every size rather than a per-size search we cannot afford on a CPU; it was
+fitted at batch 512 x 1024 tokens, and whether it suits our tiny batches is a question the
+chapter can measure, not an assumption. The LSTM keeps the rate chapters 2 and 5 tuned and use
+(``lstm_learning_rate``, 3e-3). Warm-up: ``warmup_frac`` of each run's steps.
+
+Resuming: :func:`run_sweep` reads the table, trains only the runs whose ``run_id`` is missing
+and appends each row the moment its run finishes (atomically), so Ctrl-C or a killed process
+loses at most the run in progress, and a re-run trains nothing it has.
+
+Distributed: under ``torchrun --nproc_per_node=N`` (``python -m seqlab.sweep``), every process
+trains each run on its shard of the same global batch (:mod:`seqlab.train.distributed`), the
+losses are averaged over the processes and only rank 0 writes the table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from seqlab import __version__
+from seqlab.checks import check_choice
+from seqlab.data.corpus import CharDataset
+from seqlab.device import cache_dir, cpu_threads, device_name, get_device, get_profile
+from seqlab.experiments.char_lm import shakespeare
+from seqlab.experiments.profiles import config_for
+from seqlab.experiments.sweep_table import (
+    ARCHS,
+    COLUMNS,
+    SWEEP_VERSION,
+    RunSpec,
+    append_row,
+    read_table,
+)
+from seqlab.models import GPT, GPTConfig, RecurrentLM, RecurrentLMConfig, count_params
+from seqlab.models.accounting import flops_per_token
+from seqlab.train import TrainConfig, train
+from seqlab.train import distributed as ddp
+from seqlab.train.loop import TrainState, estimate_loss
+
+__all__ = [
+    "COLUMNS",
+    "SWEEP_VERSION",
+    "RunSpec",
+    "SweepConfig",
+    "build_model",
+    "default_table_path",
+    "kaplan_lr",
+    "run_sweep",
+    "sweep",
+    "sweep_specs",
+    "train_run",
+]
+
+EVAL_SEED = 12_345  # the generator of the evaluation windows: the same for every run
+
+
+def kaplan_lr(n_params_non_embedding: int) -> float:
+    """Kaplan et al. (2020), eq. D.1: LR(N) ~ 0.003239 - 0.0001395 ln N, the peak rate they
+    found best for a Transformer of N non-embedding parameters (natural log; positive up to
+    N ~ 1.2e10). Raises ``ValueError`` for N < 1."""
+    if n_params_non_embedding < 1:
+        raise ValueError(f"n_params_non_embedding must be >= 1, got {n_params_non_embedding!r}")
+    return 0.003239 - 0.0001395 * math.log(n_params_non_embedding)
+
+
+@dataclass
+class SweepConfig:
+    """A sweep: GPT sizes x token budgets x seeds, LSTM sizes at a budget or two.
+
+    ``gpt_sizes``: ``(n_layer, n_head, n_embd)`` per GPT; ``budgets``: ``max_iters`` of the
+    GPT runs (each its own run and schedule); ``seeds``: every GPT (size, budget);
+    ``lstm_sizes``: ``(n_layer, hidden_size)`` per LSTM on ``lstm_n_embd``-wide embeddings;
+    ``lstm_budgets``: the budgets where GPT and LSTM are compared, over ``comparison_seeds``
+    (GPTs get those seeds there too). ``block_size``, ``batch_size`` (global), evaluation
+    (``eval_iters`` x ``eval_batch_size`` windows per split), ``warmup_frac`` of each run's
+    steps, ``dtype`` (autocast), ``lstm_learning_rate``; the GPT's rate is :func:`kaplan_lr`.
+    """
+
+    gpt_sizes: tuple[tuple[int, int, int], ...] = ((1, 2, 16), (2, 4, 32))
+    budgets: tuple[int, ...] = (50, 100)
+    seeds: tuple[int, ...] = (0, 1)
+    lstm_sizes: tuple[tuple[int, int], ...] = ((1, 32), (1, 64))
+    lstm_n_embd: int = 32
+    lstm_budgets: tuple[int, ...] = (100,)
+    comparison_seeds: tuple[int, ...] = (0, 1, 2)
+    block_size: int = 64
+    batch_size: int = 32
+    eval_iters: int = 8
+    eval_batch_size: int = 64
+    warmup_frac: float = 0.1
+    weight_decay: float = 0.1
+    dtype: str = "float32"
+    lstm_learning_rate: float = 3e-3
+
+
+def build_model(spec: RunSpec, vocab_size: int) -> torch.nn.Module:
+    """The untrained model of ``spec`` (GPT without biases, as chapter 5's; LSTM RecurrentLM)."""
+    if spec.arch == "gpt":
+        config = GPTConfig(vocab_size=vocab_size, block_size=spec.block_size,
+                           n_layer=spec.n_layer, n_head=spec.n_head, n_embd=spec.n_embd,
+                           bias=False)  # fmt: skip
+        return GPT(config)
+    return RecurrentLM(RecurrentLMConfig(vocab_size=vocab_size, cell="lstm", n_embd=spec.n_embd,
+                                         hidden_size=spec.hidden_size, n_layer=spec.n_layer))  # fmt: skip
+
+
+def _gpt_lr(config: SweepConfig, n_layer: int, n_head: int, n_embd: int) -> float:
+    """:func:`kaplan_lr` of the GPT's non-embedding count (which does not depend on the
+    vocabulary: the head is tied to the token table, so a 2-token stand-in counts the same
+    without loading the corpus)."""
+    spec = RunSpec("gpt", n_layer, n_head, n_embd, block_size=config.block_size)
+    return round(kaplan_lr(count_params(build_model(spec, 2), non_embedding=True)), 7)
+
+
+def sweep_specs(config: SweepConfig, arch: Sequence[str] = ARCHS) -> list[RunSpec]:
+    """Every run of ``config`` for the architectures ``arch`` ("gpt", "lstm"): GPTs by size,
+    then budget, then seed; then LSTMs. Duplicates (a comparison seed that is also a seed)
+    appear once. Raises ``ValueError`` for an unknown arch."""
+    for a in arch:
+        check_choice(a, ARCHS, "arch")
+    common = dict(block_size=config.block_size, batch_size=config.batch_size,
+                  eval_iters=config.eval_iters, eval_batch_size=config.eval_batch_size,
+                  weight_decay=config.weight_decay, dtype=config.dtype)  # fmt: skip
+
+    def warmup(steps: int) -> int:
+        return max(1, round(config.warmup_frac * steps))
+
+    specs: list[RunSpec] = []
+    if "gpt" in arch:
+        for n_layer, n_head, n_embd in config.gpt_sizes:
+            lr = _gpt_lr(config, n_layer, n_head, n_embd)
+            for steps in sorted(set(config.budgets) | set(config.lstm_budgets)):
+                seeds = set(config.seeds) if steps in config.budgets else set()
+                if steps in config.lstm_budgets:
+                    seeds |= set(config.comparison_seeds)
+                specs += [RunSpec("gpt", n_layer, n_head, n_embd, 0, max_iters=steps,
+                                  learning_rate=lr, warmup_iters=warmup(steps), seed=s, **common)
+                          for s in sorted(seeds)]  # fmt: skip
+    if "lstm" in arch:
+        for n_layer, hidden in config.lstm_sizes:
+            for steps in config.lstm_budgets:
+                specs += [RunSpec("lstm", n_layer, 0, config.lstm_n_embd, hidden, max_iters=steps,
+                                  learning_rate=config.lstm_learning_rate,
+                                  warmup_iters=warmup(steps), seed=s, **common)
+                          for s in config.comparison_seeds]  # fmt: skip
+    return list(dict.fromkeys(specs))
+
+
+def train_run(
+    spec: RunSpec,
+    dataset: CharDataset,
+    ctx: ddp.DistContext,
+    on_step: Callable[[int], None] | None = None,
+) -> dict:
+    """Train ``spec`` once on ``ctx.device`` (its shard of each global batch when distributed);
+    return its table row (every column of :data:`COLUMNS`).
+
+    The batches: a generator seeded with ``spec.seed`` draws each global batch (the model's
+    initial weights come from ``torch.manual_seed(spec.seed)``); the evaluation windows come
+    from a generator seeded with :data:`EVAL_SEED`. ``on_step(iters_done)`` is called as the
+    loop reads back its loss (a progress bar). Deterministic on a CPU given the seed and the
+    number of threads.
+    """
+    start = time.perf_counter()
+    torch.manual_seed(spec.seed)
+    raw = build_model(spec, dataset.tokenizer.vocab_size).to(ctx.device)
+    model = ddp.wrap(raw, ctx)
+    data = ddp.ShardedBatches(dataset, ctx)
+    g = torch.Generator().manual_seed(spec.seed)
+
+    def get_batch(it: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return data.batch("train", spec.batch_size, spec.block_size, g)
+
+    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
+        fixed = torch.Generator().manual_seed(EVAL_SEED)
+        losses = estimate_loss(ddp.unwrap(m), data, spec.eval_batch_size, spec.block_size,
+                               spec.eval_iters, fixed)  # fmt: skip
+        return {k: ddp.all_reduce_mean(v, ctx) for k, v in losses.items()}
+
+    def callback(state: TrainState) -> None:
+        if on_step is not None:
+            on_step(state.iter + 1)
+
+    config = TrainConfig(max_iters=spec.max_iters, learning_rate=spec.learning_rate,
+                         warmup_iters=spec.warmup_iters, weight_decay=spec.weight_decay,
+                         dtype=spec.dtype, seed=spec.seed, log_interval=10, progress=False)  # fmt: skip
+    kind = None if ctx.distributed else ("parallel" if spec.arch == "gpt" else "recurrent")
+    with cpu_threads(kind, ctx.device):
+        history = train(model, get_batch, config, eval_fn=eval_fn, callbacks=[callback])
+    last = history.dropna(subset=["val_loss"]).iloc[-1]
+    n_params = count_params(raw)
+    return {
+        "run_id": spec.run_id, **spec.fields(),
+        "n_params": n_params, "n_params_non_embedding": count_params(raw, non_embedding=True),
+        "tokens": spec.tokens, "flops": flops_per_token(raw) * spec.tokens,
+        "flops_6nd": 6 * n_params * spec.tokens,
+        "val_loss": float(last["val_loss"]), "train_loss": float(last["train_loss"]),
+        "wall_s": time.perf_counter() - start, "device": device_name(ctx.device),
+        "world_size": ctx.world_size, "torch_version": torch.__version__,
+        "seqlab_version": __version__, "sweep_version": SWEEP_VERSION,
+        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
+def _select(table: pd.DataFrame, specs: Sequence[RunSpec]) -> pd.DataFrame:
+    ids = [s.run_id for s in specs]
+    found = table.drop_duplicates("run_id", keep="last").set_index("run_id")
+    return found.loc[[i for i in ids if i in found.index]].reset_index()
+
+
+def run_sweep(
+    specs: Sequence[RunSpec],
+    table_path: str | Path,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    on_run: Callable[[dict], None] | None = None,
+) -> pd.DataFrame:
+    """Train the runs of ``specs`` that the table at ``table_path`` lacks; return the table's
+    rows for ``specs`` (spec order), one per run.
+
+    Each finished run's row is appended to the CSV at once and atomically, so an interrupted
+    sweep (Ctrl-C, a killed process) keeps every finished run and the next call trains only
+    the rest; a call with nothing missing trains nothing. ``device``: default
+    :func:`seqlab.device.get_device`; under torchrun each process uses ``cuda:LOCAL_RANK`` or
+    the CPU (:mod:`seqlab.train.distributed`), and only rank 0 reads and writes the table (the
+    list of missing runs is broadcast). ``progress``: a bar over runs and one over each run's
+    steps (tqdm.auto). ``on_run(row)`` is called after each row is written.
+    Raises ``ValueError`` for a file that is not a sweep table.
+    """
+    specs = list(dict.fromkeys(specs))
+    table_path = Path(table_path)
+    device = torch.device(device) if device is not None else get_device()
+    ctx = ddp.init_from_env(device)
+    try:
+        todo = None
+        if ctx.is_main:
+            have = set(read_table(table_path)["run_id"])
+            todo = [s for s in specs if s.run_id not in have]
+        todo = ddp.broadcast_object(todo, ctx)
+        show = progress and ctx.is_main and bool(todo)
+        runs = tqdm(total=len(todo), desc="sweep runs", disable=not show)
+        steps = tqdm(total=1, desc="steps", leave=False, disable=not show)
+        dataset = shakespeare() if todo else None
+        try:
+            for spec in todo:
+                label = (f"{spec.arch} L{spec.n_layer} C{spec.n_embd}"
+                         + (f" H{spec.hidden_size}" if spec.arch == "lstm" else "")
+                         + f" {spec.max_iters} it s{spec.seed}")  # fmt: skip
+                steps.reset(total=spec.max_iters)
+                steps.set_description(label)
+                row = train_run(spec, dataset, ctx, on_step=lambda n: steps.update(n - steps.n))
+                if ctx.is_main:
+                    append_row(table_path, row)
+                    if on_run is not None:
+                        on_run(row)
+                runs.update(1)
+        finally:
+            steps.close()
+            runs.close()
+        ddp.barrier(ctx)
+        table = read_table(table_path) if ctx.is_main else None
+        table = ddp.broadcast_object(table, ctx)
+    finally:
+        ddp.cleanup(ctx)
+    return _select(table, specs)
+
+
+def default_table_path(profile: str | None = None) -> Path:
+    """``cache_dir("sweeps") / f"{profile}.csv"`` (``$SEQLAB_CACHE_DIR`` moves it)."""
+    return cache_dir("sweeps") / f"{profile or get_profile()}.csv"
+
+
+def sweep(
+    profile: str | None = None,
+    table_path: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    arch: Sequence[str] = ARCHS,
+) -> pd.DataFrame:
+    """The sweep of ``profile`` (default: the current one) for the chapter: its row
+    ``"scaling.sweep"`` of the size table through :func:`run_sweep`, stored at
+    :func:`default_table_path` unless ``table_path`` is given. In ``smoke`` it trains (a few
+    seconds); in ``standard`` it reads what ``make sweep`` (run by ``make book``) stored and
+    trains only what is missing. Returns the rows (see the module docstring)."""
+    profile = profile or get_profile()
+    specs = sweep_specs(config_for(SweepConfig, "scaling.sweep", profile), arch)
+    path = Path(table_path) if table_path is not None else default_table_path(profile)
+    return run_sweep(specs, path, device=device, progress=progress)
+
+
+sweep.config_class = SweepConfig  # the size-table row's config (tests/test_results.py)
