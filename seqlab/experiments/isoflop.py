@@ -105,10 +105,12 @@ def isoflop_slices(
     count. For each (size, seed), ``log L`` is interpolated linearly in ``log D`` between its
     runs (no extrapolation), and read at D = C / (FLOPs per token of that size, from the
     table's exact ``flops / tokens``) for each budget C in ``budgets`` (default: ``n_budgets``
-    budgets log-spaced over the range that >= 3 sizes reach). Outputs: rows ``budget``,
+    budgets log-spaced over the range that >= 3 sizes reach, or 2 where no budget is reached
+    by 3: a grid too narrow in D for a parabola, which :func:`isoflop_optimum` then reports
+    as not located). Outputs: rows ``budget``,
     ``flops`` (= C), ``tokens``, ``n_col``, ``seed_col``, ``loss_col``: feed them to
     :func:`isoflop_optimum` with ``budget_col="budget"``. Raises ``ValueError`` for missing
-    columns, an empty table, or no budget that three sizes reach.
+    columns, an empty table, or no budget that two sizes reach.
     """
     cols = [n_col, loss_col, seed_col, "flops", "tokens"]
     if not isinstance(table, pd.DataFrame):
@@ -126,10 +128,11 @@ def isoflop_slices(
     if budgets is None:
         lo, hi = lo_hi["min"].to_numpy(), lo_hi["max"].to_numpy()
         grid = np.geomspace(lo.min(), hi.max(), 64)
-        reach = [(g, ((lo <= g) & (g <= hi)).sum()) for g in grid]
-        ok = [g for g, k in reach if k >= 3]
-        if not ok:
-            raise ValueError("no FLOP budget is reached by >= 3 sizes: the grid is too sparse")
+        reach = np.array([((lo <= g) & (g <= hi)).sum() for g in grid])
+        need = min(3, int(reach.max()))
+        if need < 2:
+            raise ValueError("no FLOP budget is reached by >= 2 sizes: the grid is too sparse")
+        ok = grid[reach >= need]
         budgets = np.geomspace(min(ok), max(ok), n_budgets)
     budgets = as_array(budgets, "budgets")
     rows = []

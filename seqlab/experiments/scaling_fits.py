@@ -95,13 +95,11 @@ class PowerLawFit:
         """Pointwise bootstrap percentile band of L at ``N`` (1-D): (lo, hi); NaN without
         bootstrap."""
         N = np.asarray(N, dtype=np.float64)
-        b = self.boot.dropna()
+        b = self.boot[["alpha", "N_c", "E"]].to_numpy()
+        b = b[np.isfinite(b).all(axis=1)]
         if len(b) < 2:
             return np.full(N.shape, np.nan), np.full(N.shape, np.nan)
-        curves = (
-            b["E"].to_numpy()[:, None]
-            + (b["N_c"].to_numpy()[:, None] / N[None]) ** b["alpha"].to_numpy()[:, None]
-        )
+        curves = b[:, 2:3] + (b[:, 1:2] / N[None]) ** b[:, 0:1]
         lo, hi = np.percentile(curves, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
         return lo, hi
 

@@ -44,8 +44,27 @@ def budget_labels(table: pd.DataFrame) -> dict[int, str]:
     return {int(k): f"{k:,} steps ({v:.2g} chars)" for k, v in g.items()}
 
 
+def size_points(table: pd.DataFrame, count: str, budget: int) -> pd.DataFrame:
+    """Per GPT size at one budget: N (by ``count``), mean, sem, min, max of the seeds' losses."""
+    if count not in COUNTS:
+        raise ValueError(f"count must be one of {list(COUNTS)}, got {count!r}")
+    runs = gpt_runs(table)
+    runs = runs[runs["max_iters"] == budget]
+    if runs.empty:
+        budgets = sorted(gpt_runs(table)["max_iters"].unique().tolist())
+        raise ValueError(f"budget {budget!r} has no GPT runs; budgets: {budgets}")
+    col = COUNTS[count]
+    pts = _mean_sem(runs, [col]).sort_values(col).reset_index(drop=True)
+    return pts.rename(columns={col: "N"})
+
+
 def power_law_state(
-    table: pd.DataFrame, smallest: int, count: str, budget: int, n_boot: int = 400
+    table: pd.DataFrame,
+    smallest: int,
+    count: str,
+    budget: int,
+    n_boot: int = 400,
+    points: pd.DataFrame | None = None,
 ) -> dict:
     """The L(N) fit of the GPT runs at one budget, from the ``smallest``-th size up.
 
@@ -54,28 +73,26 @@ def power_law_state(
     Outputs: ``{"points"}`` (per size: N, mean, sem, min, max, used), ``"fit"``
     (:class:`~seqlab.experiments.scaling_fits.PowerLawFit`), ``"curve"`` (N grid to 10x the
     largest size, L and its 90% band), ``"extrapolated"`` (L at 10x, lo, hi), ``"count"``.
+    ``points``: :func:`size_points` of the same (count, budget), precomputed (the live
+    interactive caches them: the seed summary is half the update time).
     Raises ``ValueError`` for an unknown count or budget, or fewer than 2 sizes left.
     """
-    if count not in COUNTS:
-        raise ValueError(f"count must be one of {list(COUNTS)}, got {count!r}")
-    runs = gpt_runs(table)
-    runs = runs[runs["max_iters"] == budget]
-    if runs.empty:
-        raise ValueError(f"budget {budget!r} has no GPT runs; budgets: {sorted(table['max_iters'].unique())}")
+    pts = (size_points(table, count, budget) if points is None else points).copy()
     col = COUNTS[count]
-    pts = _mean_sem(runs, [col]).sort_values(col).reset_index(drop=True)
-    sizes = pts[col].to_numpy()
+    sizes = pts["N"].to_numpy()
     if not 0 <= smallest <= len(sizes) - 2:
         raise ValueError(f"smallest must be in 0..{len(sizes) - 2}, got {smallest!r}")
-    pts["used"] = pts[col] >= sizes[smallest]
-    used = runs[runs[col] >= sizes[smallest]]
-    fit = fit_power_law(used[col], used["val_loss"], n_boot=n_boot, ci=CI, seed=0)
+    pts["used"] = pts["N"] >= sizes[smallest]
+    runs = table[(table["arch"] == "gpt") & (table["max_iters"] == budget)]
+    used = runs[runs[col].to_numpy() >= sizes[smallest]]
+    fit = fit_power_law(used[col].to_numpy(), used["val_loss"].to_numpy(), n_boot=n_boot,
+                        ci=CI, seed=0)  # fmt: skip
     grid = np.geomspace(sizes.min() / 1.5, sizes.max() * 10, 40)
     lo, hi = fit.band(grid, CI)
     far = np.array([sizes.max() * 10])
     flo, fhi = fit.band(far, CI)
     return {
-        "points": pts.rename(columns={col: "N"}),
+        "points": pts,
         "fit": fit,
         "curve": pd.DataFrame({"N": grid, "L": fit.predict(grid), "lo": lo, "hi": hi}),
         "extrapolated": (float(far[0]), float(fit.predict(far)[0]), float(flo[0]), float(fhi[0])),
@@ -117,14 +134,17 @@ def power_law_figure(state: dict, title: str | None = None) -> go.Figure:
     return fig
 
 
-def power_law_interactive(table: pd.DataFrame, n_boot: int = 400, **kwargs) -> Interactive:
+def power_law_interactive(table: pd.DataFrame, n_boot: int = 200, **kwargs) -> Interactive:
     """The live fit: smallest size in the fit, total or non-embedding N, token budget."""
     runs = gpt_runs(table)
     n_sizes = runs["n_params"].nunique()
     budgets = sorted(int(b) for b in runs["max_iters"].unique())
 
+    points = {(c, b): size_points(table, c, b) for c in COUNTS for b in budgets}
+
     def compute(smallest, count, budget):
-        return power_law_state(table, smallest, count, budget, n_boot=n_boot)
+        pts = points[(count, budget)]
+        return power_law_state(table, smallest, count, budget, n_boot=n_boot, points=pts)
 
     return Interactive(
         compute, power_law_figure,
