@@ -108,3 +108,16 @@ def test_interactive_static_and_figures_draw():
     for f in (loss_curves_figure(TABLE), isoflop_figure(sl, opt), arch_figure(TABLE, 200),
               flops_ratio_figure(flop_counts(SHAPES, 65, 64))):  # fmt: skip
         assert len(f.data) >= 2
+
+
+def test_matched_sizes_pair_gpt_and_lstm_within_a_factor():
+    from seqlab.experiments.scaling_counts import matched_sizes
+
+    pairs = matched_sizes(TABLE, 200, max_ratio=2.0)
+    assert pairs
+    for p in pairs:
+        n = p.groupby("arch")["n_params_non_embedding"].first()
+        assert max(n["gpt"] / n["lstm"], n["lstm"] / n["gpt"]) <= 2.0
+        assert p["model"].nunique() == 2 and (p.groupby("model")["seed"].nunique() == 3).all()
+    with pytest.raises(ValueError, match="lacks GPT or LSTM"):
+        matched_sizes(TABLE, 400)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from seqlab.models import GPT, GPTConfig, count_params
 from seqlab.models.accounting import attention_flops_per_token, flops_per_token, matmul_params
 
-__all__ = ["flop_counts"]
+__all__ = ["flop_counts", "matched_sizes"]
 
 
 def flop_counts(
@@ -45,3 +46,29 @@ def flop_counts(
             "exact_over_6n": exact / (6 * n), "exact_over_6n_ne": exact / (6 * ne),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def matched_sizes(
+    table: pd.DataFrame, budget: int, col: str = "n_params_non_embedding", max_ratio: float = 2.0
+) -> list[pd.DataFrame]:
+    """GPT and LSTM runs of a sweep ``table`` at the same ``budget`` (``max_iters``), paired by
+    size: each LSTM size with the GPT size nearest in log ``col``, kept when the two are within
+    a factor ``max_ratio``. Outputs: one long table per pair (rows of both sizes, every seed),
+    with a ``model`` column ``"GPT (N = ...)"`` / ``"LSTM (N = ...)"`` for
+    :func:`seqlab.experiments.seeds.compare`. Raises ``ValueError`` for a missing column or a
+    budget without runs of both architectures."""
+    if col not in table.columns:
+        raise ValueError(f"table has no column {col!r}; columns are {list(table.columns)}")
+    runs = table[table["max_iters"] == budget]
+    gpt, lstm = runs[runs["arch"] == "gpt"], runs[runs["arch"] == "lstm"]
+    if gpt.empty or lstm.empty:
+        raise ValueError(f"budget {budget!r} lacks GPT or LSTM runs")
+    g_sizes = np.unique(gpt[col].to_numpy())
+    pairs = []
+    for n in np.unique(lstm[col].to_numpy()):
+        g = g_sizes[np.argmin(np.abs(np.log(g_sizes / n)))]
+        if max(g / n, n / g) <= max_ratio:
+            both = pd.concat([gpt[gpt[col] == g].assign(model=f"GPT (N = {g:,})"),
+                              lstm[lstm[col] == n].assign(model=f"LSTM (N = {n:,})")])  # fmt: skip
+            pairs.append(both)
+    return pairs
