@@ -355,3 +355,30 @@ _VISIBLE_Y_JS = """(i) => {
   const gd = document.querySelectorAll('.js-plotly-plot')[i];
   return JSON.stringify(gd.data.filter(t => t.visible !== false).map(t => t.y));
 }"""
+
+
+def test_scaling_chapter_live_fit_moves_with_its_controls(html_dir, server, browser):
+    """Chapter 7: the sweep's figures drew, the math typeset, and the live L(N) fit's dropdown
+    (count of N x budget) and slider (smallest sizes left out) change the fit drawn."""
+    page, log = open_page(browser, f"{server}/book/07_scaling.html")
+    assert page.locator(".js-plotly-plot").count() >= 5, "a figure of the chapter is missing"
+    assert page.locator("mjx-container").count() >= 5, "the chapter's math did not typeset"
+    i = page.evaluate(_LIVE_FIT_JS)
+    assert i >= 0, "no L(N) fit figure with a 'left out' slider and a dropdown"
+    gd = page.locator(".js-plotly-plot").nth(i)
+    before = page.evaluate(_VISIBLE_Y_JS, i)
+    choose_menu_entry(page, gd, 1)
+    picked = page.evaluate(_VISIBLE_Y_JS, i)
+    assert picked != before, "the dropdown did not change the fit"
+    box = gd.locator(".slider-rail-rect").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
+    assert page.evaluate(_VISIBLE_Y_JS, i) != picked, "the slider did not change the fit"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()
+
+
+_LIVE_FIT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .findIndex(gd => (gd.layout.updatemenus || []).length
+    && (gd.layout.sliders || []).some(
+      s => JSON.stringify(s.currentvalue || {}).includes('left out')))"""

@@ -16,7 +16,7 @@ import pandas as pd
 from seqlab.models import GPT, GPTConfig, count_params
 from seqlab.models.accounting import attention_flops_per_token, flops_per_token, matmul_params
 
-__all__ = ["flop_counts", "matched_sizes"]
+__all__ = ["flop_counts", "matched_sizes", "sweep_provenance"]
 
 
 def flop_counts(
@@ -72,3 +72,18 @@ def matched_sizes(
                               lstm[lstm[col] == n].assign(model=f"LSTM (N = {n:,})")])  # fmt: skip
             pairs.append(both)
     return pairs
+
+
+def sweep_provenance(table: pd.DataFrame) -> str:
+    """One line: how many runs, where, with what, when, and their total training time."""
+    n = table["arch"].value_counts()
+    dev = ", ".join(sorted(set(map(str, table["device"]))))
+    dtype = ", ".join(sorted(set(map(str, table["dtype"]))))
+    torch_v = ", ".join(sorted(set(map(str, table["torch_version"]))))
+    when = pd.to_datetime(table["finished_at"], utc=True)
+    return (
+        f"sweep: {len(table)} runs ({n.get('gpt', 0)} GPT, {n.get('lstm', 0)} LSTM) on {dev}, "
+        f"{dtype}, world size {int(table['world_size'].max())}, torch {torch_v}, seqlab "
+        f"{table['seqlab_version'].iloc[0]}; finished {when.min():%Y-%m-%d %H:%M} to "
+        f"{when.max():%Y-%m-%d %H:%M} UTC; {table['wall_s'].sum():,.0f} s of training in all"
+    )

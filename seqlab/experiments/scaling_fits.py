@@ -96,10 +96,11 @@ class PowerLawFit:
         bootstrap."""
         N = np.asarray(N, dtype=np.float64)
         b = self.boot[["alpha", "N_c", "E"]].to_numpy()
-        b = b[np.isfinite(b).all(axis=1)]
+        b = b[np.isfinite(b).all(axis=1)]  # resamples with N_c = inf (alpha ~ 0) left out
         if len(b) < 2:
             return np.full(N.shape, np.nan), np.full(N.shape, np.nan)
-        curves = b[:, 2:3] + (b[:, 1:2] / N[None]) ** b[:, 0:1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            curves = b[:, 2:3] + (b[:, 1:2] / N[None]) ** b[:, 0:1]
         lo, hi = np.percentile(curves, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
         return lo, hi
 
@@ -180,7 +181,9 @@ def fit_power_law(
         boot[:, 0] = a
         boot[:, 1] = (y.mean(1) - slope * x.mean(1)) / a
         boot[:, 2] = 0.0
-    table = pd.DataFrame({"alpha": boot[:, 0], "N_c": np.exp(boot[:, 1]), "E": boot[:, 2]})
+    with np.errstate(over="ignore"):  # a resample with alpha ~ 0 has N_c -> inf: kept as inf
+        n_c = np.exp(boot[:, 1])
+    table = pd.DataFrame({"alpha": boot[:, 0], "N_c": n_c, "E": boot[:, 2]})
     ci_ = _interval(boot[:, 0], ci)
     return PowerLawFit(alpha, float(np.exp(lognc)), E, ci_, int(N.size), table)
 
