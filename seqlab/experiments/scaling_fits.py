@@ -99,7 +99,7 @@ class PowerLawFit:
         b = b[np.isfinite(b).all(axis=1)]  # resamples with N_c = inf (alpha ~ 0) left out
         if len(b) < 2:
             return np.full(N.shape, np.nan), np.full(N.shape, np.nan)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             curves = b[:, 2:3] + (b[:, 1:2] / N[None]) ** b[:, 0:1]
         lo, hi = np.percentile(curves, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
         return lo, hi

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from seqlab.experiments.scaling import sweep
 from seqlab.experiments.scaling_fits import fit_power_law, isoflop_optimum, isoflop_slices
@@ -24,7 +25,7 @@ from seqlab.viz.style import color
 COUNTS = {"all parameters": "n_params", "non-embedding": "n_params_non_embedding"}
 CI = 0.9  # bootstrap percentile intervals: 5th to 95th
 KAPLAN_ALPHA_N = 0.076  # Kaplan et al. (2020), L(N) with N non-embedding parameters
-LOSS_AXIS = "validation loss (nats per character)"
+LOSS_AXIS = "val. loss (nats/char)"
 
 
 def _mean_sem(df: pd.DataFrame, by: list[str], value: str = "val_loss") -> pd.DataFrame:
@@ -113,6 +114,8 @@ def power_law_figure(state: dict, title: str | None = None) -> go.Figure:
                     name=f"fit: α_N = {fit.alpha:.3f}")  # fmt: skip
     for used, symbol, name in ((True, "circle", "in the fit"), (False, "circle-open", "left out")):
         p = pts[pts["used"] == used]
+        if p.empty:
+            continue
         fig.add_scatter(
             x=p["N"], y=p["mean"], mode="markers", name=f"runs, {name}",
             marker={"symbol": symbol, "size": 9, "color": color(1)},
@@ -180,7 +183,7 @@ def isoflop_figure(slices: pd.DataFrame, optimum: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for i, (C, d) in enumerate(slices.groupby("budget", sort=True)):
         m = d.groupby("n_params", as_index=False)["val_loss"].mean()
-        fig.add_scatter(x=m["n_params"], y=m["val_loss"], mode="markers", name=f"C = {C:.2g}",
+        fig.add_scatter(x=m["n_params"], y=m["val_loss"], mode="markers", name=f"C = {C:.3g}",
                         marker={"color": color(i), "size": 8})  # fmt: skip
         if len(m) >= 3:
             x = np.log(m["n_params"].to_numpy())
@@ -230,6 +233,16 @@ def _table(profile: str) -> pd.DataFrame:
     return sweep(profile, progress=False)
 
 
+def _paper(pfig: go.Figure) -> Figure:
+    """The Plotly figure as a matplotlib one; the loss axis linear (it spans less than a
+    decade, where log ticks print as 4 x 10^0)."""
+    fig = plotly_to_matplotlib(pfig)
+    for ax in fig.axes:
+        ax.set_yscale("linear")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    return fig
+
+
 @register_figure(
     "scaling_power_law",
     chapter="scaling",
@@ -242,7 +255,7 @@ def scaling_power_law(profile: str) -> Figure:
     t = _table(profile)
     budget = max(int(b) for b in gpt_runs(t)["max_iters"].unique())
     state = power_law_state(t, 0, "non-embedding", budget)
-    return plotly_to_matplotlib(power_law_figure(state))
+    return _paper(power_law_figure(state))
 
 
 @register_figure(
@@ -253,7 +266,7 @@ def scaling_power_law(profile: str) -> Figure:
 )
 def scaling_isoflop(profile: str) -> Figure:
     """IsoFLOP slices, paper version."""
-    return plotly_to_matplotlib(isoflop_figure(*isoflop_data(_table(profile))))
+    return _paper(isoflop_figure(*isoflop_data(_table(profile))))
 
 
 @register_figure(
@@ -266,4 +279,4 @@ def scaling_lstm_vs_gpt(profile: str) -> Figure:
     """LSTM vs GPT, paper version."""
     t = _table(profile)
     budget = int(t.loc[t["arch"] == "lstm", "max_iters"].max())
-    return plotly_to_matplotlib(arch_figure(t, budget))
+    return _paper(arch_figure(t, budget))
