@@ -6,8 +6,9 @@
                            [--device cpu|cuda] [--dry-run]
     torchrun --nproc_per_node=N -m seqlab.sweep ...     # DDP: gloo on CPU, NCCL on CUDA
 
-The runs are those of the profile's row ``"scaling.sweep"``
-(:func:`seqlab.experiments.scaling.sweep_specs`); the table goes to ``--out`` (default
+The runs are those of the profile's row ``"scaling.sweep"``: the main grid
+(:func:`seqlab.experiments.scaling.sweep_specs`) and the learning-rate check
+(:func:`~seqlab.experiments.scaling.lr_check_specs`); the table goes to ``--out`` (default
 ``seqlab.device.cache_dir("sweeps") / "<profile>.csv"``, i.e. ``$SEQLAB_CACHE_DIR/sweeps`` or
 ``data/sweeps`` in a checkout). Runs already in the table are skipped, so the same command
 resumes an interrupted sweep. ``--dry-run`` lists the runs (done or to do) and trains nothing.
@@ -29,6 +30,7 @@ from seqlab.experiments.profiles import config_for
 from seqlab.experiments.scaling import (
     SweepConfig,
     default_table_path,
+    lr_check_specs,
     run_sweep,
     sweep_specs,
 )
@@ -64,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or default_table_path(profile)
         if os.path.isdir(out):
             raise ValueError(f"--out {out!r} is a folder; give a .csv file path")
-        specs = sweep_specs(config_for(SweepConfig, "scaling.sweep", profile), args.arch)
+        config = config_for(SweepConfig, "scaling.sweep", profile)
+        specs = sweep_specs(config, args.arch) + lr_check_specs(config, args.arch)
         table = read_table(out)
     except (ValueError, OSError) as exc:
         parser.error(str(exc).splitlines()[0])

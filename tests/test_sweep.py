@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -21,6 +22,8 @@ from seqlab.experiments.scaling import (
     SweepConfig,
     build_model,
     kaplan_lr,
+    learning_rates,
+    lr_check_specs,
     run_sweep,
     sweep_specs,
 )
@@ -182,8 +185,9 @@ def test_the_standard_sweep_spans_the_axes_the_chapter_needs():
     for steps in {s.max_iters for s in lstm}:  # GPT and LSTM compared over >= 3 seeds
         assert len({s.seed for s in lstm if s.max_iters == steps}) >= 3
         assert len({s.seed for s in gpt if s.max_iters == steps}) >= 3
-    assert all(s.learning_rate == round(kaplan_lr(c), 7) for s, c in
-               zip(sizes.values(), counts, strict=True))  # fmt: skip
+    for (s, c), scale in zip(zip(sizes.values(), counts, strict=True),
+                             config.gpt_lr_scales, strict=True):  # fmt: skip
+        assert s.learning_rate == round(kaplan_lr(c) * scale, 7)  # Kaplan's rule x its factor
     assert len(specs) == len({s.run_id for s in specs})
     assert sweep_specs(config, arch=("lstm",)) == lstm
     with pytest.raises(ValueError, match="arch"):
@@ -219,6 +223,28 @@ def test_a_dry_run_lists_the_runs_and_trains_nothing(tmp_path, capsys, trainings
     table = tmp_path / "smoke.csv"
     argv = ["--profile", "smoke", "--arch", "lstm", "--out", str(table)]
     assert main([*argv, "--dry-run"]) == 0
-    n = len(sweep_specs(config_for(SweepConfig, "scaling.sweep", "smoke"), ("lstm",)))
+    config = config_for(SweepConfig, "scaling.sweep", "smoke")
+    n = len(sweep_specs(config, ("lstm",)) + lr_check_specs(config, ("lstm",)))
     assert f"{n} runs, 0 done" in capsys.readouterr().out and not table.exists()
     assert not trainings
+
+
+def test_the_learning_rate_check_brackets_every_size():
+    config = SweepConfig(gpt_sizes=((1, 2, 16), (2, 4, 32)), gpt_lr_scales=(9.0, 3.0),
+                         lstm_sizes=((1, 32),), lstm_learning_rates=(1e-2,),
+                         lstm_budgets=(100,), seeds=(4, 5))  # fmt: skip
+    rates = learning_rates(config)
+    main = {(s.arch, s.n_layer, s.n_embd, s.hidden_size): s for s in sweep_specs(config)
+            if s.max_iters == 100 and s.seed == 4}  # fmt: skip
+    check = lr_check_specs(config)
+    assert len(check) == 3 * 2 and {s.max_iters for s in check} == {100}
+    assert {s.seed for s in check} == {4}
+    for s in check:
+        twin = main[(s.arch, s.n_layer, s.n_embd, s.hidden_size)]
+        assert dataclasses.replace(s, learning_rate=twin.learning_rate) == twin  # only the rate
+        ratio = s.learning_rate / twin.learning_rate
+        assert min(abs(ratio - 3), abs(ratio - 1 / 3)) < 1e-3  # a third and three times
+    assert rates[("lstm", 1, 32)] == 1e-2
+    assert not set(check) & set(sweep_specs(config))
+    with pytest.raises(ValueError, match="gpt_lr_scales must have 1 or len"):
+        SweepConfig(gpt_lr_scales=(1.0, 2.0, 3.0))

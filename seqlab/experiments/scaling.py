@@ -32,7 +32,8 @@ profile)), default_table_path(profile))``, the table at
   ``flops_6nd`` = 6 * n_params * tokens;
 - results: ``val_loss``, ``train_loss`` (nats per character, ``estimate_loss`` after the last
   step on fixed windows, the same windows for every run), ``wall_s`` (seconds, training and
-  evaluation);
+  evaluation), ``cpu_s`` (CPU seconds of this process, all its threads: on a busy machine a
+  better measure of a run's cost than ``wall_s``);
 - provenance: ``device``, ``dtype``, ``world_size``, ``torch_version``, ``seqlab_version``,
   ``sweep_version``, ``finished_at`` (UTC, ISO 8601).
 
@@ -40,12 +41,9 @@ Seeds: ``config.seeds`` for every (size, budget); ``config.comparison_seeds`` (>
 ``config.lstm_budgets``, where GPT and LSTM runs stand on the same axes (Kaplan et al. 2020,
 Fig. 7) and :func:`seqlab.experiments.seeds.compare` needs three seeds.
 
-Learning rate: for the GPT, Kaplan et al. (2020, appendix D.6, eq. D.1)'s fit of the best rate
-against non-embedding parameters, LR(N) = 0.003239 - 0.0001395 ln N (:func:`kaplan_lr`): one
-cited rule for every size rather than a per-size search we cannot afford on a CPU; it was
-fitted at batch 512 x 1024 tokens, and whether it suits our tiny batches is a question the
-chapter can measure, not an assumption. The LSTM keeps the rate chapters 2 and 5 tuned and use
-(``lstm_learning_rate``, 3e-3). Warm-up: ``warmup_frac`` of each run's steps.
+Learning rates: Kaplan et al.'s eq. D.1 for the GPT times a small tuned factor per size, a
+tuned rate per LSTM size, and the check that keeps them honest (:func:`lr_check`: the same runs
+at a third and three times the rate); see :mod:`seqlab.experiments.scaling_specs`.
 
 Resuming: :func:`run_sweep` reads the table, trains only the runs whose ``run_id`` is missing
 and appends each row the moment its run finishes (atomically), so Ctrl-C or a killed process
@@ -59,10 +57,8 @@ losses are averaged over the processes and only rank 0 writes the table.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -70,11 +66,25 @@ import torch
 from tqdm.auto import tqdm
 
 from seqlab import __version__
-from seqlab.checks import check_choice
 from seqlab.data.corpus import CharDataset
-from seqlab.device import cache_dir, cpu_threads, device_name, get_device, get_profile
+from seqlab.device import (
+    cache_dir,
+    cpu_threads,
+    device_name,
+    get_device,
+    get_profile,
+    show_progress,
+)
 from seqlab.experiments.char_lm import shakespeare
 from seqlab.experiments.profiles import config_for
+from seqlab.experiments.scaling_specs import (
+    SweepConfig,
+    build_model,
+    kaplan_lr,
+    learning_rates,
+    lr_check_specs,
+    sweep_specs,
+)
 from seqlab.experiments.sweep_table import (
     ARCHS,
     COLUMNS,
@@ -83,9 +93,9 @@ from seqlab.experiments.sweep_table import (
     append_row,
     read_table,
 )
-from seqlab.models import GPT, GPTConfig, RecurrentLM, RecurrentLMConfig, count_params
+from seqlab.models import count_params
 from seqlab.models.accounting import flops_per_token
-from seqlab.train import TrainConfig, train
+from seqlab.train import TrainConfig, make_optimizer, train
 from seqlab.train import distributed as ddp
 from seqlab.train.loop import TrainState, estimate_loss
 
@@ -97,6 +107,9 @@ __all__ = [
     "build_model",
     "default_table_path",
     "kaplan_lr",
+    "learning_rates",
+    "lr_check",
+    "lr_check_specs",
     "run_sweep",
     "sweep",
     "sweep_specs",
@@ -104,98 +117,6 @@ __all__ = [
 ]
 
 EVAL_SEED = 12_345  # the generator of the evaluation windows: the same for every run
-
-
-def kaplan_lr(n_params_non_embedding: int) -> float:
-    """Kaplan et al. (2020), eq. D.1: LR(N) ~ 0.003239 - 0.0001395 ln N, the peak rate they
-    found best for a Transformer of N non-embedding parameters (natural log; positive up to
-    N ~ 1.2e10). Raises ``ValueError`` for N < 1."""
-    if n_params_non_embedding < 1:
-        raise ValueError(f"n_params_non_embedding must be >= 1, got {n_params_non_embedding!r}")
-    return 0.003239 - 0.0001395 * math.log(n_params_non_embedding)
-
-
-@dataclass
-class SweepConfig:
-    """A sweep: GPT sizes x token budgets x seeds, LSTM sizes at a budget or two.
-
-    ``gpt_sizes``: ``(n_layer, n_head, n_embd)`` per GPT; ``budgets``: ``max_iters`` of the
-    GPT runs (each its own run and schedule); ``seeds``: every GPT (size, budget);
-    ``lstm_sizes``: ``(n_layer, hidden_size)`` per LSTM on ``lstm_n_embd``-wide embeddings;
-    ``lstm_budgets``: the budgets where GPT and LSTM are compared, over ``comparison_seeds``
-    (GPTs get those seeds there too). ``block_size``, ``batch_size`` (global), evaluation
-    (``eval_iters`` x ``eval_batch_size`` windows per split), ``warmup_frac`` of each run's
-    steps, ``dtype`` (autocast), ``lstm_learning_rate``; the GPT's rate is :func:`kaplan_lr`.
-    """
-
-    gpt_sizes: tuple[tuple[int, int, int], ...] = ((1, 2, 16), (2, 4, 32))
-    budgets: tuple[int, ...] = (50, 100)
-    seeds: tuple[int, ...] = (0, 1)
-    lstm_sizes: tuple[tuple[int, int], ...] = ((1, 32), (1, 64))
-    lstm_n_embd: int = 32
-    lstm_budgets: tuple[int, ...] = (100,)
-    comparison_seeds: tuple[int, ...] = (0, 1, 2)
-    block_size: int = 64
-    batch_size: int = 32
-    eval_iters: int = 8
-    eval_batch_size: int = 64
-    warmup_frac: float = 0.1
-    weight_decay: float = 0.1
-    dtype: str = "float32"
-    lstm_learning_rate: float = 3e-3
-
-
-def build_model(spec: RunSpec, vocab_size: int) -> torch.nn.Module:
-    """The untrained model of ``spec`` (GPT without biases, as chapter 5's; LSTM RecurrentLM)."""
-    if spec.arch == "gpt":
-        config = GPTConfig(vocab_size=vocab_size, block_size=spec.block_size,
-                           n_layer=spec.n_layer, n_head=spec.n_head, n_embd=spec.n_embd,
-                           bias=False)  # fmt: skip
-        return GPT(config)
-    return RecurrentLM(RecurrentLMConfig(vocab_size=vocab_size, cell="lstm", n_embd=spec.n_embd,
-                                         hidden_size=spec.hidden_size, n_layer=spec.n_layer))  # fmt: skip
-
-
-def _gpt_lr(config: SweepConfig, n_layer: int, n_head: int, n_embd: int) -> float:
-    """:func:`kaplan_lr` of the GPT's non-embedding count (which does not depend on the
-    vocabulary: the head is tied to the token table, so a 2-token stand-in counts the same
-    without loading the corpus)."""
-    spec = RunSpec("gpt", n_layer, n_head, n_embd, block_size=config.block_size)
-    return round(kaplan_lr(count_params(build_model(spec, 2), non_embedding=True)), 7)
-
-
-def sweep_specs(config: SweepConfig, arch: Sequence[str] = ARCHS) -> list[RunSpec]:
-    """Every run of ``config`` for the architectures ``arch`` ("gpt", "lstm"): GPTs by size,
-    then budget, then seed; then LSTMs. Duplicates (a comparison seed that is also a seed)
-    appear once. Raises ``ValueError`` for an unknown arch."""
-    for a in arch:
-        check_choice(a, ARCHS, "arch")
-    common = dict(block_size=config.block_size, batch_size=config.batch_size,
-                  eval_iters=config.eval_iters, eval_batch_size=config.eval_batch_size,
-                  weight_decay=config.weight_decay, dtype=config.dtype)  # fmt: skip
-
-    def warmup(steps: int) -> int:
-        return max(1, round(config.warmup_frac * steps))
-
-    specs: list[RunSpec] = []
-    if "gpt" in arch:
-        for n_layer, n_head, n_embd in config.gpt_sizes:
-            lr = _gpt_lr(config, n_layer, n_head, n_embd)
-            for steps in sorted(set(config.budgets) | set(config.lstm_budgets)):
-                seeds = set(config.seeds) if steps in config.budgets else set()
-                if steps in config.lstm_budgets:
-                    seeds |= set(config.comparison_seeds)
-                specs += [RunSpec("gpt", n_layer, n_head, n_embd, 0, max_iters=steps,
-                                  learning_rate=lr, warmup_iters=warmup(steps), seed=s, **common)
-                          for s in sorted(seeds)]  # fmt: skip
-    if "lstm" in arch:
-        for n_layer, hidden in config.lstm_sizes:
-            for steps in config.lstm_budgets:
-                specs += [RunSpec("lstm", n_layer, 0, config.lstm_n_embd, hidden, max_iters=steps,
-                                  learning_rate=config.lstm_learning_rate,
-                                  warmup_iters=warmup(steps), seed=s, **common)
-                          for s in config.comparison_seeds]  # fmt: skip
-    return list(dict.fromkeys(specs))
 
 
 def train_run(
@@ -213,7 +134,7 @@ def train_run(
     loop reads back its loss (a progress bar). Deterministic on a CPU given the seed and the
     number of threads.
     """
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     torch.manual_seed(spec.seed)
     raw = build_model(spec, dataset.tokenizer.vocab_size).to(ctx.device)
     model = ddp.wrap(raw, ctx)
@@ -239,6 +160,7 @@ def train_run(
     kind = None if ctx.distributed else ("parallel" if spec.arch == "gpt" else "recurrent")
     with cpu_threads(kind, ctx.device):
         history = train(model, get_batch, config, eval_fn=eval_fn, callbacks=[callback])
+        where = device_name(ctx.device)  # a CPU's name says the threads it trained with
     last = history.dropna(subset=["val_loss"]).iloc[-1]
     n_params = count_params(raw)
     return {
@@ -247,7 +169,8 @@ def train_run(
         "tokens": spec.tokens, "flops": flops_per_token(raw) * spec.tokens,
         "flops_6nd": 6 * n_params * spec.tokens,
         "val_loss": float(last["val_loss"]), "train_loss": float(last["train_loss"]),
-        "wall_s": time.perf_counter() - start, "device": device_name(ctx.device),
+        "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
+        "device": where,
         "world_size": ctx.world_size, "torch_version": torch.__version__,
         "seqlab_version": __version__, "sweep_version": SWEEP_VERSION,
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -293,6 +216,8 @@ def run_sweep(
         runs = tqdm(total=len(todo), desc="sweep runs", disable=not show)
         steps = tqdm(total=1, desc="steps", leave=False, disable=not show)
         dataset = shakespeare() if todo else None
+        if todo:  # torch's optimizers import torch._dynamo on first use (seconds): not a run's
+            make_optimizer(torch.nn.Linear(1, 1), TrainConfig())
         try:
             for spec in todo:
                 label = (f"{spec.arch} L{spec.n_layer} C{spec.n_embd}"
@@ -326,18 +251,48 @@ def sweep(
     profile: str | None = None,
     table_path: str | Path | None = None,
     device: torch.device | str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     arch: Sequence[str] = ARCHS,
 ) -> pd.DataFrame:
     """The sweep of ``profile`` (default: the current one) for the chapter: its row
     ``"scaling.sweep"`` of the size table through :func:`run_sweep`, stored at
     :func:`default_table_path` unless ``table_path`` is given. In ``smoke`` it trains (a few
     seconds); in ``standard`` it reads what ``make sweep`` (run by ``make book``) stored and
-    trains only what is missing. Returns the rows (see the module docstring)."""
+    trains only what is missing. ``progress`` None: bars except in a book build. Returns the
+    rows (see the module docstring)."""
     profile = profile or get_profile()
+    progress = show_progress() if progress is None else progress
     specs = sweep_specs(config_for(SweepConfig, "scaling.sweep", profile), arch)
     path = Path(table_path) if table_path is not None else default_table_path(profile)
     return run_sweep(specs, path, device=device, progress=progress)
+
+
+def lr_check(
+    profile: str | None = None,
+    table_path: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    arch: Sequence[str] = ARCHS,
+) -> pd.DataFrame:
+    """The learning-rate check of ``profile``'s sweep: each size at its rate (factor 1, the
+    main run) and at ``lr_check_factors`` times it, at the comparison budget, one seed; stored
+    in the same table as :func:`sweep`. Returns those rows with a column ``lr_factor``."""
+    profile = profile or get_profile()
+    progress = show_progress() if progress is None else progress
+    config = config_for(SweepConfig, "scaling.sweep", profile)
+    steps, seed = config.lstm_budgets[0], config.seeds[0]
+    main = [s for s in sweep_specs(config, arch) if s.max_iters == steps and s.seed == seed]
+    specs = main + lr_check_specs(config, arch)
+    path = Path(table_path) if table_path is not None else default_table_path(profile)
+    df = run_sweep(specs, path, device=device, progress=progress)
+    rate = {(s.arch, s.n_layer, s.n_head, s.n_embd, s.hidden_size): s.learning_rate for s in main}
+    keys = zip(
+        df["arch"], df["n_layer"], df["n_head"], df["n_embd"], df["hidden_size"], strict=True
+    )
+    df["lr_factor"] = [
+        round(lr / rate[k], 3) for k, lr in zip(keys, df["learning_rate"], strict=True)
+    ]
+    return df
 
 
 sweep.config_class = SweepConfig  # the size-table row's config (tests/test_results.py)

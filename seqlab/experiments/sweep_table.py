@@ -32,7 +32,7 @@ ARCHS: tuple[str, ...] = ("gpt", "lstm")
 COLUMNS: tuple[str, ...] = (
     "run_id", "arch", "n_layer", "n_head", "n_embd", "hidden_size", "block_size", "batch_size",
     "max_iters", "learning_rate", "warmup_iters", "seed", "n_params", "n_params_non_embedding",
-    "tokens", "flops", "flops_6nd", "val_loss", "train_loss", "wall_s", "device", "dtype",
+    "tokens", "flops", "flops_6nd", "val_loss", "train_loss", "wall_s", "cpu_s", "device", "dtype",
     "world_size", "torch_version", "seqlab_version", "sweep_version", "eval_iters",
     "eval_batch_size", "weight_decay", "finished_at",
 )  # fmt: skip
