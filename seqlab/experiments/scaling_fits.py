@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,10 @@ class PowerLawFit:
             return np.full(N.shape, np.nan), np.full(N.shape, np.nan)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             curves = b[:, 2:3] + (b[:, 1:2] / N[None]) ** b[:, 0:1]
-        lo, hi = np.percentile(curves, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
+        curves[~np.isfinite(curves)] = np.nan  # a resample's curve that over/underflowed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column stays NaN
+            lo, hi = np.nanpercentile(curves, [50 * (1 - ci), 50 * (1 + ci)], axis=0)
         return lo, hi
 
 
