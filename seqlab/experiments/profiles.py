@@ -257,18 +257,19 @@ EFFICIENT = {
 # (n_layer, hidden_size) at the comparison budget over comparison_seeds (>= 3). Rates: Kaplan's
 # eq. D.1 x gpt_lr_scales (one per size), lstm_learning_rates; both checked at /3 and x3 by
 # the sweep itself (scaling_specs.lr_check_specs), tuned on 150-step runs (scaling_specs).
+# standard: 74 runs, ~12 CPU-minutes at 1 thread (timed per size, 2026-11-30; see the report).
 SCALING = {
     "sweep": dict(
         gpt_sizes=P(((1, 2, 16), (1, 2, 32), (2, 2, 32)),
                     ((1, 2, 16), (1, 2, 32), (2, 2, 32), (2, 4, 48), (2, 4, 64), (3, 4, 96)),
                     ((1, 2, 32), (2, 4, 64), (3, 4, 128), (4, 4, 192), (6, 6, 256),
                      (6, 6, 384), (8, 8, 512))),
-        gpt_lr_scales=P((9.0, 9.0, 9.0), (9.0, 9.0, 9.0, 3.0, 3.0, 3.0), (3.0,)),
+        gpt_lr_scales=P((27.0, 9.0, 3.0), (27.0, 9.0, 3.0, 3.0, 3.0, 3.0), (3.0,)),
         budgets=P((10, 20), (60, 150, 375), (500, 1000, 2000)),
         seeds=P((0, 1), (0, 1), (0, 1, 2)),
         lstm_sizes=P(((1, 16), (1, 32)), ((1, 32), (1, 64), (1, 128), (1, 256)),
                      ((1, 64), (1, 128), (1, 256), (1, 512), (2, 512))),
-        lstm_learning_rates=P((1e-2,), (1e-2,), (3e-3,)),
+        lstm_learning_rates=P((3e-2,), (3e-2, 3e-2, 1e-2, 1e-2), (1e-2,)),
         lstm_budgets=P((20,), (150,), (1000,)), comparison_seeds=(0, 1, 2),
         lr_check_factors=(1 / 3, 3.0),
         block_size=P(32, 64, 128), batch_size=P(16, 32, 64),

@@ -8,7 +8,8 @@ API for the chapter and the fits (helper ``scaling``)
     from seqlab.experiments.scaling import sweep, sweep_specs, run_sweep, SweepConfig
 
     df = sweep()                  # the current profile's sweep: reads the stored table
-                                  # (``make sweep`` / ``make book`` wrote it), trains what is missing
+                                  # (``make sweep`` / ``make book`` wrote it), trains the rest
+    lr = lr_check()               # the learning-rate check: each size at x1/3, x1, x3
     df = sweep("smoke")           # a profile by name; table_path=..., device=..., progress=...
     specs = sweep_specs(SweepConfig(...), arch=("gpt",))   # list[RunSpec] of a config
     df = run_sweep(specs, "runs.csv")                      # any list of runs
@@ -154,9 +155,11 @@ def train_run(
         if on_step is not None:
             on_step(state.iter + 1)
 
-    config = TrainConfig(max_iters=spec.max_iters, learning_rate=spec.learning_rate,
-                         warmup_iters=spec.warmup_iters, weight_decay=spec.weight_decay,
-                         dtype=spec.dtype, seed=spec.seed, log_interval=10, progress=False)  # fmt: skip
+    config = TrainConfig(
+        max_iters=spec.max_iters, learning_rate=spec.learning_rate,
+        warmup_iters=spec.warmup_iters, weight_decay=spec.weight_decay, dtype=spec.dtype,
+        seed=spec.seed, log_interval=10, progress=False,
+    )  # fmt: skip
     kind = None if ctx.distributed else ("parallel" if spec.arch == "gpt" else "recurrent")
     with cpu_threads(kind, ctx.device):
         history = train(model, get_batch, config, eval_fn=eval_fn, callbacks=[callback])
@@ -280,7 +283,7 @@ def lr_check(
     profile = profile or get_profile()
     progress = show_progress() if progress is None else progress
     config = config_for(SweepConfig, "scaling.sweep", profile)
-    steps, seed = config.lstm_budgets[0], config.seeds[0]
+    steps, seed = config.lstm_budgets[0], config.comparison_seeds[0]
     main = [s for s in sweep_specs(config, arch) if s.max_iters == steps and s.seed == seed]
     specs = main + lr_check_specs(config, arch)
     path = Path(table_path) if table_path is not None else default_table_path(profile)
