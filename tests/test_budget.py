@@ -102,6 +102,8 @@ def test_gpt_with_experts_counts_active_parameters_and_adds_aux_loss_in_training
     _, loss = moe(x, x)
     aux = sum(b.ffn.aux_loss for b in moe.blocks)
     torch.testing.assert_close(loss, ce + 0.5 * aux)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision, as train may run it
+        assert torch.isfinite(moe(x, x)[1])
     width = dense_width_for(count_params(moe), dense_cfg)
     assert width % 2 == 0 and width > 16
 

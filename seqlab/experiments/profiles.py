@@ -265,7 +265,7 @@ _BUDGET_STUDENT = dict(n_layer=1, n_head=4, n_embd=P(16, 32), bias=False,
 _BUDGET_DISTILL = dict(
     teacher=dict(n_layer=P(1, 2), n_head=4, n_embd=P(32, 64), bias=False,
                  learning_rate=P(6e-3, 3e-3), warmup_iters=P(3, 30)),
-    student=_BUDGET_STUDENT, run=_BUDGET_RUN, teacher_iters=P(20, 600),
+    student=_BUDGET_STUDENT, run=_BUDGET_RUN, teacher_iters=P(20, 500),
     temperature=2.0, alpha=0.5, seeds=_SEEDS,
 )
 BUDGET = {

@@ -122,7 +122,7 @@ class MoEFeedForward(nn.Module):
             token, slot = (experts == i).nonzero(as_tuple=True)  # who chose i, as which choice
             if token.numel():
                 y = expert(flat[token].unsqueeze(0)).squeeze(0)  # (n_i, C)
-                out.index_add_(0, token, gates[token, slot, None] * y)
+                out.index_add_(0, token, (gates[token, slot, None] * y).to(out.dtype))
         self.aux_loss, load = load_balancing_loss(probs, experts)
         self.load = load.detach()
         return out.view_as(x)  # (B, T, C)
