@@ -137,6 +137,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.long_range import long_range
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
     from seqlab.experiments.positional import extrapolation
+    from seqlab.experiments.reproducibility import reproducibility
     from seqlab.experiments.reproduction import nanogpt_recipes
     from seqlab.experiments.softmax_scaling import scaling_sweep
     from seqlab.experiments.stability import stability
@@ -158,7 +159,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "equal_time": gpt_vs_lstm, "seq2seq": transformer_seq2seq,
               "nanogpt": nanogpt_recipes, "sweep": attention_cost, "long_range": long_range,
               "efficient": efficient_lm, "efficient_cost": efficient_cost,
-              "decoding": decoding}  # fmt: skip
+              "decoding": decoding, "reproducibility": reproducibility}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row.get(f"{name}@{chapter}", by_row[name])  # a name two chapters use

@@ -251,6 +251,13 @@ EFFICIENT = {
         rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
     ),
 }
+
+# -- appendix, the research environment -------------------------------------------------------
+APPENDIX = {
+    "reproducibility": dict(  # one small GPT trained 7 times; runs differ in one setting each
+        max_iters=P(10, 100), seeds=(0, 1, 2), threads=(1, 2),
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -261,6 +268,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {**TRANSFORMER, **TRANSFORMER_LM},
     "reproduction": REPRODUCTION,
     "cost": {**COST, **EFFICIENT},
+    "appendix": APPENDIX,
 }
 
 

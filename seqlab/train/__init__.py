@@ -13,6 +13,8 @@ other work (the benchmark alternates it with nanoGPT's loop, step by step).
   callbacks (:func:`stop_at_loss`), the NaN guard (:class:`NonFiniteLossError`),
   :func:`estimate_loss` (nanoGPT's evaluation).
 - :mod:`seqlab.train.checkpoint`: :func:`save_checkpoint`, :func:`load_checkpoint`.
+- :mod:`seqlab.train.log`: :func:`write_log`, :func:`read_log`, :func:`read_logs` (the history
+  as CSV under a header of provenance: an experiment log kept offline).
 """
 
 from seqlab.train.checkpoint import load_checkpoint, save_checkpoint
@@ -26,6 +28,7 @@ from seqlab.train.config import (
     param_groups,
     resolve_dtype,
 )
+from seqlab.train.log import read_log, read_logs, write_log
 from seqlab.train.loop import (
     Callback,
     EvalFn,
@@ -51,9 +54,12 @@ __all__ = [
     "lr_lambda",
     "make_optimizer",
     "param_groups",
+    "read_log",
+    "read_logs",
     "resolve_dtype",
     "save_checkpoint",
     "stop_at_loss",
     "train",
     "train_steps",
+    "write_log",
 ]
