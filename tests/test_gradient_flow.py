@@ -103,7 +103,9 @@ def test_one_interactive_for_both_chapters():
     assert cells.defaults["cell"] == "LSTM, b_f = 1"
     start = time.perf_counter()
     cells.make_figure(cell="GRU", rho=0.9, T=40)
-    assert time.perf_counter() - start < 0.1  # fast enough for a slider
+    # fast enough for a slider: 100 ms on a quiet machine (the median is checked in
+    # test_slider_latency.py); a single wall-clock call on the shared 2-core machine gets 3x
+    assert time.perf_counter() - start < 0.3
 
 
 def test_the_input_scale_control_moves_where_tanh_saturates():
