@@ -139,6 +139,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
     from seqlab.experiments.moe_lm import moe_lm
     from seqlab.experiments.positional import extrapolation
+    from seqlab.experiments.reproducibility import reproducibility
     from seqlab.experiments.reproduction import nanogpt_recipes
     from seqlab.experiments.scaling import sweep as scaling_runs
     from seqlab.experiments.softmax_scaling import scaling_sweep
@@ -163,7 +164,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "efficient": efficient_lm, "efficient_cost": efficient_cost,
               "decoding": decoding, "distillation": distillation,
               "quantization": quantization, "moe": moe_lm,
-              "sweep@scaling": scaling_runs}  # fmt: skip
+              "sweep@scaling": scaling_runs,
+              "reproducibility": reproducibility}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row.get(f"{name}@{chapter}", by_row[name])  # a name two chapters use

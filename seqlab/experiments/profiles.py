@@ -301,6 +301,13 @@ SCALING = {
         dtype=P("float32", "float32", "bfloat16"),
     ),
 }
+
+# -- appendix, the research environment -------------------------------------------------------
+APPENDIX = {
+    "reproducibility": dict(  # one small GPT trained 7 times; runs differ in one setting each
+        max_iters=P(10, 100), seeds=(0, 1, 2), threads=(1, 2),
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -313,6 +320,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "cost": {**COST, **EFFICIENT},
     "budget": BUDGET,
     "scaling": SCALING,
+    "appendix": APPENDIX,
 }
 
 

@@ -15,6 +15,8 @@ other work (the benchmark alternates it with nanoGPT's loop, step by step).
 - :mod:`seqlab.train.distill`: :func:`distillation_loss` (Hinton et al. 2015) and
   :func:`distillation_loss_fn`, a ``loss_fn`` for :func:`train`.
 - :mod:`seqlab.train.checkpoint`: :func:`save_checkpoint`, :func:`load_checkpoint`.
+- :mod:`seqlab.train.log`: :func:`write_log`, :func:`read_log`, :func:`read_logs` (the history
+  as CSV under a header of provenance: an experiment log kept offline).
 """
 
 from seqlab.train.checkpoint import load_checkpoint, save_checkpoint
@@ -29,6 +31,7 @@ from seqlab.train.config import (
     resolve_dtype,
 )
 from seqlab.train.distill import distillation_loss, distillation_loss_fn
+from seqlab.train.log import read_log, read_logs, write_log
 from seqlab.train.loop import (
     Callback,
     EvalFn,
@@ -58,9 +61,12 @@ __all__ = [
     "lr_lambda",
     "make_optimizer",
     "param_groups",
+    "read_log",
+    "read_logs",
     "resolve_dtype",
     "save_checkpoint",
     "stop_at_loss",
     "train",
     "train_steps",
+    "write_log",
 ]
