@@ -22,6 +22,7 @@ from seqlab.experiments.choosing import ARCHS, CostsConfig, decode_models, strea
 from seqlab.experiments.choosing_table import comparison_table
 from seqlab.experiments.metric_pitfalls import binary_scores, bleu_pitfalls
 from seqlab.experiments.recommend import Constraints, measurements, recommend
+from seqlab.experiments.results import Result
 
 
 def _measured(
@@ -139,8 +140,9 @@ def _table_results(lstm_copy=(0.9, 0.92, 0.95), tf_copy=(0.2, 0.25, 0.3)):
     memory = pd.DataFrame([(m, p, b * (p if m == "transformer" else 1)) for m, b in
                            zip(ARCHS, (256, 512, 256, 512), strict=True) for p in (16, 64)],
                           columns=["model", "position", "state_bytes"])  # fmt: skip
-    costs = _result(train=train, stream=stream, memory=memory, config=cfg,
-                    params=dict(zip(ARCHS, (100, 400, 300, 500), strict=True)))  # fmt: skip
+    values = dict(train=train, stream=stream, memory=memory, device="cpu",
+                  params=dict(zip(ARCHS, (100, 400, 300, 500), strict=True)))  # fmt: skip
+    costs = Result("costs", cfg, values, provenance={})
     lm = _result(runs=pd.DataFrame(
         [(c, s, 1000, 1e4, v + 0.01 * s) for c, v in (("rnn", 2.0), ("gru", 1.8), ("lstm", 1.7))
          for s in range(3)], columns=["cell", "seed", "n_params", "tokens_per_s", "val_loss"]))  # fmt: skip
@@ -179,6 +181,18 @@ def test_the_table_marks_winners_by_the_tie_rule_and_flags_contradictions():
     assert t.loc[("quality at equal parameters", "transformer"), "best"]
     assert "03_gru.html" in t.loc[("quality at equal parameters", "rnn"), "link"]
     assert "05_transformer.html" in t.loc[("quality at equal parameters", "rnn"), "link"]
+
+
+def test_measurements_from_the_results_feed_recommend():
+    r = _table_results()
+    lm = pd.DataFrame({"model": ["rnn"] * 3 + ["lstm"] * 3 + ["gru"] * 3 + ["transformer"] * 3,
+                       "seed": [0, 1, 2] * 4, "bpc": [3, 3.1, 3.05, 2, 2.1, 2.05, 2.5, 2.6,
+                                                       2.55, 1, 1.1, 1.05]})  # fmt: skip
+    m = measurements(r["costs"], lm)
+    assert set(m["quantity"]) == {"train_ms", "token_ms", "bpc"} and set(m["device"]) == {"cpu"}
+    assert recommend(Constraints(64), m).choice == "transformer"
+    lm.loc[lm.model == "lstm", "bpc"] -= 1.5  # the LSTM now learns best
+    assert recommend(Constraints(64), measurements(r["costs"], lm)).choice == "lstm"
 
 
 def test_the_table_needs_every_result():
