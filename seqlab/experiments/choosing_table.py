@@ -47,7 +47,8 @@ SOURCES = {
 @dataclass(frozen=True)
 class Property:
     """A column of the seeds' table: its name, the quantity and unit we measure for it,
-    whether lower is better, and the usual claim (which model the texts say wins)."""
+    whether lower is better, the usual claim (which model the texts say wins) and the word the
+    verdict uses for the best ("fastest", "lowest", ...)."""
 
     name: str
     quantity: str
@@ -55,27 +56,28 @@ class Property:
     lower_is_better: bool
     claim: str
     claimed_best: tuple[str, ...]
+    word: str = "best"
 
 
 PROPERTIES = (
     Property("parallelism over time", "training step at the longest T", "ms", True,
              "the Transformer processes all positions at once, recurrent nets step by step: "
-             "the Transformer trains fastest on long sequences", ("transformer",)),
+             "the Transformer trains fastest on long sequences", ("transformer",), "fastest"),
     Property("long-range dependencies", "copy-task accuracy at the longest common delay",
              "accuracy", False, "attention reaches any position in one step; the LSTM and "
-             "GRU carry memory far, the RNN forgets", ("transformer",)),
+             "GRU carry memory far, the RNN forgets", ("transformer",), "highest"),
     Property("memory", "state a stream keeps at the longest context", "bytes", True,
              "a recurrent net keeps a fixed-size state; a Transformer's cache grows with the "
-             "context", ("rnn", "gru")),
+             "context", ("rnn", "gru"), "smallest"),
     Property("training speed", "char-LM training throughput", "tokens/s", False,
-             "the Transformer trains fastest (parallel over time)", ("transformer",)),
+             "the Transformer trains fastest (parallel over time)", ("transformer",), "fastest"),
     Property("streaming / latency", "time for the next token at the longest context",
              "ms", True, "a recurrent net costs the same per token at any position; ideal "
-             "for streaming", ("rnn", "gru", "lstm")),
+             "for streaming", ("rnn", "gru", "lstm"), "fastest"),
     Property("quality at equal parameters", "char-LM validation loss", "bpc", True,
-             "the Transformer reaches the lowest loss", ("transformer",)),
+             "the Transformer reaches the lowest loss", ("transformer",), "lowest"),
     Property("parameters", "parameters at one width H", "count", True,
-             "GRU: 3 gate blocks, LSTM: 4, RNN: 1", ("rnn",)),
+             "GRU: 3 gate blocks, LSTM: 4, RNN: 1", ("rnn",), "fewest"),
 )  # fmt: skip
 CLAIMS = {p.name: p.claim for p in PROPERTIES}
 
@@ -120,8 +122,11 @@ def copy_runs(copy, long_range) -> tuple[pd.DataFrame, int]:
     return rows.reset_index(drop=True), int(T)
 
 
-def _seeded(prop: Property, df: pd.DataFrame, value: str, seed: str, fmt_unit: str) -> list:
-    """Cells of one property from a long table with >= 3 seeds per model (the tie rule)."""
+def _seeded(
+    prop: Property, df: pd.DataFrame, value: str, seed: str, fmt_unit: str, sample: str | None
+) -> list:
+    """Cells of one property from a long table with >= 3 seeds per model (the tie rule);
+    ``sample`` says what the "seeds" are when they are not (e.g. timing rounds)."""
     named = df.assign(model=df["model"].map(ARCH_NAMES))  # the phrase prints display names
     c = compare(named, "model", value, lower_is_better=prop.lower_is_better, seed=seed)
     back = {v: k for k, v in ARCH_NAMES.items()}
@@ -135,7 +140,7 @@ def _seeded(prop: Property, df: pd.DataFrame, value: str, seed: str, fmt_unit: s
             text=f"{text[m]} {fmt_unit}".strip(),
             best=m in best,
             n=int(c.table.loc[m, "n"]),
-            verdict=c.phrase("best" if not prop.lower_is_better else None),
+            verdict=c.phrase(prop.word, sample=sample),
         )  # fmt: skip
         for m in c.table.index
     ]
@@ -167,8 +172,10 @@ def comparison_table(results: dict) -> pd.DataFrame:
     value (the mean), sem, text (the cell), best (bool, by the tie rule), n (seeds or rounds),
     growth (the exponent of the cost against T or p, where measured), quantity, unit, source
     (the experiment's rows, joined by " + "), link (their sections, space-separated), sample, claim, claimed_best, contradicts
-    (the measured best set is not empty and shares no model with the claim), verdict (the
-    comparison in words). Raises ``KeyError`` naming a missing result.
+    (the measured best set is not empty and shares no model with the claim), agreement
+    ("agrees": the best set lies within the claimed winners; "partly": it holds a claimed
+    winner and others; "contradicts"; "undecided": no winner), verdict (the comparison in
+    words). Raises ``KeyError`` naming a missing result.
     """
     missing = [k for k in ("costs", "lm", "gpt", "copy", "long_range") if k not in results]
     if missing:
@@ -183,26 +190,29 @@ def comparison_table(results: dict) -> pd.DataFrame:
     memory = costs.memory[costs.memory["position"] == p].set_index("model")["state_bytes"]
     cfg = costs.config
     rounds = f"{cfg.rounds} interleaved timing rounds"
+    as_seeds = "the seeds are timing rounds"
     cells = {
         "parallelism over time": (
-            _seeded(PROPERTIES[0], train[train.seq_len == T], "median_ms", "round", "ms"),
+            _seeded(PROPERTIES[0], train[train.seq_len == T], "median_ms", "round", "ms",
+                    as_seeds),
             "choosing.costs", f"B = {cfg.batch_size}, T = {T}, H = {cfg.hidden_size}; {rounds}",
             _growth(train, "seq_len", "median_ms")),
         "long-range dependencies": (
-            _seeded(PROPERTIES[1], copy, "score", "seed", ""),
+            _seeded(PROPERTIES[1], copy, "score", "seed", "", None),
             "gru.copy_sweep + cost.long_range", f"delay T = {delay}; 3 seeds", {}),
         "memory": (
             _exact(PROPERTIES[2], {m: int(memory[m]) for m in ARCHS}, "{:,} B"),
             "choosing.costs", f"p = {p} positions, batch 1, float32", {}),
         "training speed": (
-            _seeded(PROPERTIES[3], lm, "tokens_per_s", "seed", "tok/s"),
+            _seeded(PROPERTIES[3], lm, "tokens_per_s", "seed", "tok/s", None),
             "gru.lm_compare + transformer.char_lm", f"median over training; {lm_note}", {}),
         "streaming / latency": (
-            _seeded(PROPERTIES[4], stream[stream.position == p], "ms_per_token", "round", "ms"),
+            _seeded(PROPERTIES[4], stream[stream.position == p], "ms_per_token", "round", "ms",
+                    as_seeds),
             "choosing.costs", f"p = {p}, batch 1; {rounds}",
             _growth(stream, "position", "ms_per_token")),
         "quality at equal parameters": (
-            _seeded(PROPERTIES[5], lm, "bpc", "seed", "bpc"),
+            _seeded(PROPERTIES[5], lm, "bpc", "seed", "bpc", None),
             "gru.lm_compare + transformer.char_lm", f"held-out Shakespeare; {lm_note}", {}),
         "parameters": (
             _exact(PROPERTIES[6], costs.params, "{:,}"), "choosing.costs",
@@ -212,14 +222,17 @@ def comparison_table(results: dict) -> pd.DataFrame:
     for prop in PROPERTIES:
         found, source, sample, growth = cells[prop.name]
         best = {c["model"] for c in found if c["best"]}
-        contradicts = bool(best) and not best & set(prop.claimed_best)
+        claimed = set(prop.claimed_best)
+        contradicts = bool(best) and not best & claimed
+        agreement = ("undecided" if not best else "contradicts" if contradicts
+                     else "agrees" if best <= claimed else "partly")  # fmt: skip
         link = " ".join(SOURCES[s] for s in source.split(" + "))
         for c in found:
             rows.append({"property": prop.name, **c, "growth": growth.get(c["model"], np.nan),
                          "quantity": prop.quantity, "unit": prop.unit, "source": source,
                          "link": link, "sample": sample, "claim": prop.claim,
                          "claimed_best": " / ".join(ARCH_NAMES[m] for m in prop.claimed_best),
-                         "contradicts": contradicts})  # fmt: skip
+                         "contradicts": contradicts, "agreement": agreement})  # fmt: skip
     out = pd.DataFrame(rows)
     out["model"] = pd.Categorical(out["model"], ARCHS, ordered=True)
     return out.sort_values(["property", "model"], key=_order).reset_index(drop=True)
