@@ -256,7 +256,7 @@ EFFICIENT = {
 CHOOSING = {
     "costs": dict(  # the four architectures at one width, on the work that separates them
         lengths=P((16, 64), (16, 64, 256, 1024)), positions=P((16, 64), (16, 256, 1024)),
-        batch_size=8, hidden_size=64, rounds=3, repeats=P(3, 5), timeout_s=P(2.0, 10.0),
+        batch_size=8, hidden_size=64, rounds=3, repeats=P(2, 3), timeout_s=P(2.0, 10.0),
     ),
     "metrics": dict(  # metrics on the book's own models: no training of its own
         lm="transformer.char_lm", seq2seq="attention.bottleneck",
