@@ -238,3 +238,15 @@ def test_bleu_pitfalls_show_their_differences():
     assert scores["mean of sentence BLEUs"] != scores["corpus BLEU, characters"]
     assert len(subsets) == 20 and subsets.std() > 0
     assert math.isfinite(scores["corpus BLEU, 13a words"])
+
+
+def test_the_interactive_precomputes_its_presets_and_draws_the_choice():
+    from seqlab.viz.choosing import recommend_interactive
+
+    when = recommend_interactive(_measured(), seq_lens=(16, 64), latencies=(0.3, math.inf))
+    fig = when.static_figure()
+    assert len(when.states()) == 2 * 2 * 1 * 2  # seq_len x latency x device x budget
+    assert fig.layout.sliders and fig.layout.updatemenus
+    titles = {s.data[1].choice for s in when.states()}
+    assert titles == {"lstm", "transformer"}  # the latency budget 0.3 ms excludes the GPT
+    assert when.make_figure(seq_len=64, latency_ms=0.3).layout.title.text.startswith("Choose LSTM")

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
-from plotly.subplots import make_subplots
 
 from seqlab.experiments.attention import KIND_NAMES
 from seqlab.experiments.choosing import ARCH_NAMES, ARCHS, costs
@@ -90,28 +89,40 @@ def costs_figure(train: pd.DataFrame, title: str | None = None) -> go.Figure:
     return fig
 
 
+_PANELS = (("token_ms", "token_sem"), ("train_ms", "train_sem"), ("bpc", "bpc_sem"))
+
+
 def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
     """Three panels of the measurements :func:`recommend` read (time per token at p =
-    seq_len with the latency budget, training step at T = seq_len, validation bpc), one bar
-    per model: the choice in colour, tied models in colour too, excluded ones grey; error
+    seq_len with the latency budget dashed, training step at T = seq_len, validation bpc),
+    one bar per model: the choice and the models tied with it in colour, the rest grey; error
     bars are standard errors over rounds or seeds. The title says the choice; the drivers
-    are written under the panels."""
+    are written under the panels. (Axes laid out by hand: ``make_subplots`` costs more than
+    a slider update may.)"""
     est = rec.estimates
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.09, subplot_titles=(
-        f"ms per token at p = {constraints.seq_len}", f"training step at T = "
-        f"{constraints.seq_len} (ms)", "validation bpc (equal parameters)"))  # fmt: skip
     keep = {rec.choice, *rec.tied}
     colours = [ARCH_COLORS[m] if m in keep else GREY for m in est.index]
     names = [ARCH_NAMES[m] for m in est.index]
-    for col, (value, sem) in enumerate(
-        (("token_ms", "token_sem"), ("train_ms", "train_sem"), ("bpc", "bpc_sem")), start=1
-    ):
-        fig.add_bar(x=names, y=est[value], marker_color=colours, showlegend=False, row=1, col=col,
-                    error_y={"type": "data", "array": est[sem].fillna(0).tolist()},
-                    hovertemplate="%{x}: %{y:.3g}<extra></extra>")  # fmt: skip
+    titles = (f"ms per token at p = {constraints.seq_len}",
+              f"training step at T = {constraints.seq_len} (ms)", "validation bpc")  # fmt: skip
+    data, layout, notes = [], {}, []
+    for i, (value, sem) in enumerate(_PANELS):
+        axis = "" if i == 0 else str(i + 1)
+        data.append({"type": "bar", "x": names, "y": est[value].tolist(),
+                     "marker": {"color": colours}, "showlegend": False,
+                     "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                     "error_y": {"type": "data", "array": est[sem].fillna(0).tolist()},
+                     "hovertemplate": "%{x}: %{y:.3g}<extra></extra>"})  # fmt: skip
+        lo = i * 0.35
+        layout[f"xaxis{axis}"] = {"domain": [lo, lo + 0.29], "anchor": f"y{axis}"}
+        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "rangemode": "tozero"}
+        notes.append({"text": titles[i], "xref": "paper", "yref": "paper", "x": lo + 0.145,
+                      "y": 1.0, "yanchor": "bottom", "showarrow": False})  # fmt: skip
+    shapes = []
     if math.isfinite(constraints.latency_ms):
-        fig.add_hline(y=constraints.latency_ms, line_dash="dash", row=1, col=1,
-                      annotation_text="budget", annotation_position="top left")  # fmt: skip
+        shapes.append({"type": "line", "xref": "x domain", "yref": "y", "x0": 0, "x1": 1,
+                       "y0": constraints.latency_ms, "y1": constraints.latency_ms,
+                       "line": {"dash": "dash", "color": "#444444"}})  # fmt: skip
     if rec.choice is None:
         head = "No model meets the latency budget"
     elif rec.tied:
@@ -120,21 +131,26 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
         head = f"Choose {ARCH_NAMES[rec.choice]}"
     runner = f" (runner-up {ARCH_NAMES[rec.runner_up]})" if rec.runner_up else ""
     why = "<br>".join(html.escape(line) for line in textwrap.wrap(" ".join(rec.drivers), 150))
-    fig.add_annotation(text=f"<span style='font-size:11px'>{why}</span>", xref="paper",
-                       yref="paper", x=0, y=-0.22, showarrow=False, align="left",
-                       xanchor="left", yanchor="top")  # fmt: skip
-    fig.update_layout(title=f"{head}{runner}", height=470, margin={"b": 150})
-    return fig
+    notes.append({"text": f"<span style='font-size:11px'>{why}</span>", "xref": "paper",
+                  "yref": "paper", "x": 0, "y": -0.15, "showarrow": False, "align": "left",
+                  "xanchor": "left", "yanchor": "top"})  # fmt: skip
+    layout.update(title={"text": f"{head}{runner}"}, height=470, margin={"b": 150},
+                  annotations=notes, shapes=shapes)  # fmt: skip
+    return go.Figure({"data": data, "layout": layout})
 
 
 def recommend_interactive(
     measurements: pd.DataFrame,
     seq_lens=(16, 64, 256, 1024, 4096),
-    latencies=(0.2, 0.5, 1.0, math.inf),
+    latencies=(0.2, 0.5, 1.0, 2.0, math.inf),
+    static_seq_lens=None,
+    static_latencies=None,
 ) -> Interactive:
-    """The chapter's "when to use what": sliders and menus for sequence length, latency budget
-    per token (ms), device (those measured) and budget; :func:`recommend` answers each state
-    (cached; static: every preset precomputed)."""
+    """The chapter's "when to use what": a slider for the sequence length, menus for the
+    latency budget per token (ms), the device (those measured) and the budget;
+    :func:`recommend` answers each state (cached). The static book precomputes
+    ``static_seq_lens`` x ``static_latencies`` x both budgets on the first device (default:
+    every value)."""
     devices = sorted(measurements["device"].unique())
 
     def compute(seq_len, latency_ms, device, budget):
@@ -144,12 +160,17 @@ def recommend_interactive(
     def figure(data):
         return recommendation_figure(data[1], data[0])
 
+    static = {"device": devices[:1]}
+    if static_seq_lens is not None:
+        static["seq_len"] = list(static_seq_lens)
+    if static_latencies is not None:
+        static["latency_ms"] = list(static_latencies)
     return Interactive(
         compute, figure,
         {"seq_len": list(seq_lens), "latency_ms": list(latencies), "device": devices,
          "budget": list(BUDGETS)},
-        defaults={"seq_len": seq_lens[1], "latency_ms": latencies[-1]},
-        static_controls={"device": devices[:1]},
+        defaults={"seq_len": 256 if 256 in seq_lens else seq_lens[0],
+                  "latency_ms": latencies[-1]}, static_controls=static,
         labels={"seq_len": "sequence length", "latency_ms": "latency budget (ms/token)"},
         title="When to use what, from measurements",
     )  # fmt: skip
