@@ -42,7 +42,8 @@ GREY = "#bbbbbb"
 def table_html(table: pd.DataFrame) -> str:
     """The tidy table of :func:`~seqlab.experiments.choosing_table.comparison_table` as an
     HTML table: one row per property, one column per model; a best cell (by the tie rule) in
-    bold with ★; ⚠ where the measurement contradicts the usual claim; links to the sections."""
+    bold with ★; ⚠ where the measurement contradicts the usual claim; the sample and links
+    to the sections that measured it. (The claims are the table's ``claim`` column.)"""
     head = "".join(f"<th>{ARCH_NAMES[m]}</th>" for m in ARCHS)
     rows = []
     for prop, g in table.groupby("property", sort=False):
@@ -61,12 +62,11 @@ def table_html(table: pd.DataFrame) -> str:
         mark = " ⚠" if first["contradicts"] else ""
         what = (f"<b>{html.escape(prop)}</b>{mark}<br><small>{html.escape(first['quantity'])}"
                 f" ({html.escape(first['unit'])})</small>")  # fmt: skip
-        note = (f"<small>claim: {html.escape(first['claim'])}<br>{html.escape(first['sample'])}"
-                f"<br>{links}</small>")  # fmt: skip
+        note = f"<small>{html.escape(first['sample'])}<br>{links}</small>"
         rows.append(f"<tr><td>{what}</td>{''.join(cells)}<td>{note}</td></tr>")
     return (
         '<table class="seqlab-choosing"><thead><tr><th>property</th>'
-        f"{head}<th>the usual claim, sample, source</th></tr></thead>"
+        f"{head}<th>sample, source</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -96,8 +96,8 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
     """Three panels of the measurements :func:`recommend` read (time per token at p =
     seq_len with the latency budget dashed, training step at T = seq_len, validation bpc),
     one bar per model: the choice and the models tied with it in colour, the rest grey; error
-    bars are standard errors over rounds or seeds. The title says the choice; the drivers
-    are written under the panels. (Axes laid out by hand: ``make_subplots`` costs more than
+    bars are standard errors over rounds or seeds. The title says the choice and, below it,
+    the drivers. (Axes laid out by hand: ``make_subplots`` costs more than
     a slider update may.)"""
     est = rec.estimates
     keep = {rec.choice, *rec.tied}
@@ -105,7 +105,7 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
     names = [ARCH_NAMES[m] for m in est.index]
     titles = (f"ms per token at p = {constraints.seq_len}",
               f"training step at T = {constraints.seq_len} (ms)", "validation bpc")  # fmt: skip
-    data, layout, notes = [], {}, []
+    data, layout = [], {}
     for i, (value, sem) in enumerate(_PANELS):
         axis = "" if i == 0 else str(i + 1)
         data.append({"type": "bar", "x": names, "y": est[value].tolist(),
@@ -114,10 +114,9 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
                      "error_y": {"type": "data", "array": est[sem].fillna(0).tolist()},
                      "hovertemplate": "%{x}: %{y:.3g}<extra></extra>"})  # fmt: skip
         lo = i * 0.35
-        layout[f"xaxis{axis}"] = {"domain": [lo, lo + 0.29], "anchor": f"y{axis}"}
-        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "rangemode": "tozero"}
-        notes.append({"text": titles[i], "xref": "paper", "yref": "paper", "x": lo + 0.145,
-                      "y": 1.0, "yanchor": "bottom", "showarrow": False})  # fmt: skip
+        layout[f"xaxis{axis}"] = {"domain": [lo, lo + 0.29], "anchor": f"y{axis}",
+                                  "title": {"text": titles[i], "font": {"size": 12}}}  # fmt: skip
+        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "rangemode": "nonnegative"}
     shapes = []
     if math.isfinite(constraints.latency_ms):
         shapes.append({"type": "line", "xref": "x domain", "yref": "y", "x0": 0, "x1": 1,
@@ -130,12 +129,11 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
     else:
         head = f"Choose {ARCH_NAMES[rec.choice]}"
     runner = f" (runner-up {ARCH_NAMES[rec.runner_up]})" if rec.runner_up else ""
-    why = "<br>".join(html.escape(line) for line in textwrap.wrap(" ".join(rec.drivers), 150))
-    notes.append({"text": f"<span style='font-size:11px'>{why}</span>", "xref": "paper",
-                  "yref": "paper", "x": 0, "y": -0.15, "showarrow": False, "align": "left",
-                  "xanchor": "left", "yanchor": "top"})  # fmt: skip
-    layout.update(title={"text": f"{head}{runner}"}, height=470, margin={"b": 150},
-                  annotations=notes, shapes=shapes)  # fmt: skip
+    why = "<br>".join(html.escape(line) for line in textwrap.wrap(" ".join(rec.drivers), 120))
+    title = f"{head}{runner}<br><span style='font-size:11px'>{why}</span>"
+    layout.update(title={"text": title, "y": 0.98, "yref": "container", "yanchor": "top"},
+                  height=560, margin={"t": 200, "b": 60},
+                  shapes=shapes)  # fmt: skip
     return go.Figure({"data": data, "layout": layout})
 
 
