@@ -104,7 +104,7 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
     colours = [ARCH_COLORS[m] if m in keep else GREY for m in est.index]
     names = [ARCH_NAMES[m] for m in est.index]
     titles = (f"ms per token at p = {constraints.seq_len}",
-              f"training step at T = {constraints.seq_len} (ms)", "validation bpc")  # fmt: skip
+              f"ms per training step, T = {constraints.seq_len}", "validation bpc")  # fmt: skip
     data, layout = [], {}
     for i, (value, sem) in enumerate(_PANELS):
         axis = "" if i == 0 else str(i + 1)
@@ -114,9 +114,9 @@ def recommendation_figure(rec, constraints: Constraints) -> go.Figure:
                      "error_y": {"type": "data", "array": est[sem].fillna(0).tolist()},
                      "hovertemplate": "%{x}: %{y:.3g}<extra></extra>"})  # fmt: skip
         lo = i * 0.35
-        layout[f"xaxis{axis}"] = {"domain": [lo, lo + 0.29], "anchor": f"y{axis}",
-                                  "title": {"text": titles[i], "font": {"size": 12}}}  # fmt: skip
-        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "rangemode": "nonnegative"}
+        layout[f"xaxis{axis}"] = {"domain": [lo + 0.06, lo + 0.3], "anchor": f"y{axis}"}
+        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "rangemode": "nonnegative",
+                                  "title": {"text": titles[i], "font": {"size": 11}}}  # fmt: skip
     shapes = []
     if math.isfinite(constraints.latency_ms):
         shapes.append({"type": "line", "xref": "x domain", "yref": "y", "x0": 0, "x1": 1,
