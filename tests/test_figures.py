@@ -170,6 +170,7 @@ BOOK_FIGURES = {
              "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
              "kv_cache"},
     "budget": {"budget_distillation", "budget_int8", "budget_moe", "budget_moe_load"},
+    "choosing": {"choosing_costs", "choosing_bleu_subsets"},
 }  # fmt: skip
 
 

@@ -129,6 +129,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.attention_cost import attention_cost
     from seqlab.experiments.budget import distillation, quantization
     from seqlab.experiments.char_lm import char_lm, ngram_baseline
+    from seqlab.experiments.choosing import costs
     from seqlab.experiments.clipping import clipping
     from seqlab.experiments.context_window import context_window
     from seqlab.experiments.decoding import decoding
@@ -137,6 +138,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.lm_compare import lm_compare, lm_context
     from seqlab.experiments.long_range import long_range
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
+    from seqlab.experiments.metric_pitfalls import metric_pitfalls
     from seqlab.experiments.moe_lm import moe_lm
     from seqlab.experiments.positional import extrapolation
     from seqlab.experiments.reproducibility import reproducibility
@@ -165,7 +167,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "decoding": decoding, "distillation": distillation,
               "quantization": quantization, "moe": moe_lm,
               "sweep@scaling": scaling_runs,
-              "reproducibility": reproducibility}  # fmt: skip
+              "reproducibility": reproducibility,
+              "costs": costs, "metrics": metric_pitfalls}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row.get(f"{name}@{chapter}", by_row[name])  # a name two chapters use

@@ -308,6 +308,18 @@ APPENDIX = {
         max_iters=P(10, 100), seeds=(0, 1, 2), threads=(1, 2),
     ),
 }
+
+# -- chapter 8, choosing an architecture (helper `choosing`) ---------------------------------
+CHOOSING = {
+    "costs": dict(  # the four architectures at one width, on the work that separates them
+        lengths=P((16, 64), (16, 64, 256, 1024)), positions=P((16, 64), (16, 256, 1024)),
+        batch_size=8, hidden_size=64, rounds=3, repeats=P(2, 3), timeout_s=P(2.0, 10.0),
+    ),
+    "metrics": dict(  # metrics on the book's own models: no training of its own
+        lm="transformer.char_lm", seq2seq="attention.bottleneck",
+        n_chars=P(4000, 40_000), n_subsets=P(100, 500), subset_size=4,
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -321,6 +333,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "budget": BUDGET,
     "scaling": SCALING,
     "appendix": APPENDIX,
+    "choosing": CHOOSING,
 }
 
 
