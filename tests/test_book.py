@@ -382,3 +382,31 @@ _LIVE_FIT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .findIndex(gd => (gd.layout.updatemenus || []).length
     && (gd.layout.sliders || []).some(
       s => JSON.stringify(s.currentvalue || {}).includes('left out')))"""
+_SLIDER_AND_MENU_INDEX_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .findIndex(gd => (gd.layout.updatemenus || []).length && (gd.layout.sliders || []).length)"""
+
+_VISIBLE_FLAGS_JS = """(i) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[i];
+  return JSON.stringify([gd.data.map(t => t.visible), (gd.layout.title || {}).text]);
+}"""
+
+
+def test_choosing_chapter_shows_its_table_and_its_recommendation_answers(html_dir, server, browser):
+    """Chapter 8: the measured table has one row per property with links to the sections that
+    measured it; the "when to use what" figure drew and its dropdown (latency budget, budget)
+    switches to another precomputed recommendation."""
+    page, log = open_page(browser, f"{server}/book/08_choosing.html")
+    table = page.locator("table.seqlab-choosing")
+    assert table.count() == 1, "the comparison table is missing"
+    assert table.locator("tbody tr").count() == 7, "one row per property expected"
+    assert table.locator("a[href*='03_gru.html']").count() >= 1, "no link to chapter 3"
+    assert page.locator(".js-plotly-plot").count() >= 3, "a figure of the chapter is missing"
+    assert page.locator(".js-plotly-plot .barlayer .point").count() >= 3, "no bars drew"
+    i = page.evaluate(_SLIDER_AND_MENU_INDEX_JS)
+    assert i >= 0, "no figure with a slider and a dropdown (the recommendation)"
+    gd = page.locator(".js-plotly-plot").nth(i)
+    before = page.evaluate(_VISIBLE_FLAGS_JS, i)
+    choose_menu_entry(page, gd, 1)
+    assert page.evaluate(_VISIBLE_FLAGS_JS, i) != before, "the dropdown changed nothing"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()

@@ -28,7 +28,8 @@ def _free_port() -> int:
 def _worker(rank: int, world_size: int, port: int, table: str, cache: str) -> None:
     """One process as torchrun would start it: its rank and the rendezvous in the env."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), SEQLAB_CACHE_DIR=cache)  # fmt: skip
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      SEQLAB_CACHE_DIR=cache)  # fmt: skip
     torch.set_num_threads(1)  # as torchrun's OMP_NUM_THREADS=1
     run_sweep([SPEC], table, device="cpu", progress=False)
     assert not dist.is_initialized()  # run_sweep cleaned up the group it created

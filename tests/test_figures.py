@@ -10,8 +10,10 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 from matplotlib.figure import Figure
 
+import seqlab
 from seqlab import figures as cli
 from seqlab.experiments import results
 from seqlab.viz import export, line_figure, plotly_to_matplotlib, register_figure
@@ -82,8 +84,19 @@ def test_export_line_figure_pdf_svg_png_and_tex(registry, tmp_path):
 
     tex = written["figures.tex"][0].read_text()
     assert "\\includegraphics[width=\\columnwidth]{figs/test_line.pdf}" in tex
-    assert "\\caption{Loss of two models.}" in tex and "\\label{fig:test_line}" in tex
+    assert "\\caption{Loss of two models. {\\footnotesize Profile " in tex
+    assert "\\label{fig:test_line}" in tex
+    note = export.provenance_note(re.search(r"\(profile: (\w+)\)", tex).group(1))
+    assert f"{{\\footnotesize {note}}}}}" in tex  # every caption ends with its provenance
+    assert f"torch {torch.__version__}" in note and f"seqlab {seqlab.__version__}" in note
     assert tex.count("\\begin{figure}") == 1
+
+
+def test_provenance_note_is_one_escaped_sentence():
+    note = export.provenance_note("full", device=torch.device("cpu"))
+    assert note.startswith("Profile full, CPU") and note.endswith(f"torch {torch.__version__}.")
+    assert " threads" not in note and "\n" not in note
+    assert export.figures_tex([], note=note).count("footnotesize") == 0  # no figure, no caption
 
 
 def test_page_width_figure_uses_figure_star(registry, tmp_path):
@@ -157,6 +170,8 @@ BOOK_FIGURES = {
              "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
              "kv_cache"},
     "scaling": {"scaling_power_law", "scaling_isoflop", "scaling_lstm_vs_gpt"},
+    "budget": {"budget_distillation", "budget_int8", "budget_moe", "budget_moe_load"},
+    "choosing": {"choosing_costs", "choosing_bleu_subsets"},
 }  # fmt: skip
 
 

@@ -44,6 +44,8 @@ def test_gradient_flow_update_is_fast(T, nonlinearity):
     gradient_flow_state("RNN", 1.1, T, nonlinearity)  # warm the matrix cache
     ms = _median_ms('state("RNN", 1.1, T, f)', env)
     _check(f"gradient flow, T={T}, {nonlinearity}", ms)
+    ms = _median_ms('state("RNN", 1.1, T, f, input_scale=3.0)', env)  # the input-scale control
+    _check(f"gradient flow, T={T}, {nonlinearity}, inputs x3", ms)
 
 
 def test_temperature_update_is_fast():

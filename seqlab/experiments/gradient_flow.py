@@ -79,7 +79,7 @@ def gradient_flow_state(
     ``rnn`` (T,) the same for the RNN with this rho and f, ``theory`` (T,) = rho^k, ``factor``
     the fitted per-step factor of ``measured``, ``at_T`` the norm T-1 steps back, ``sigma_max``
     the largest singular value of the RNN's W_hh (Pascanu et al.'s bound is on it, not on rho),
-    and the inputs.
+    and the inputs (``cell``, ``rho``, ``T``, ``nonlinearity``, ``input_scale``).
     """
     if cell not in CELL_CHOICES:
         raise ValueError(f"unknown cell {cell!r}; valid: {', '.join(CELL_CHOICES)}")
@@ -103,6 +103,7 @@ def gradient_flow_state(
         "rho": rho,
         "T": T,
         "nonlinearity": nonlinearity,
+        "input_scale": input_scale,
     }
 
 

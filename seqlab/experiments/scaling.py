@@ -8,7 +8,8 @@ API for the chapter and the fits (helper ``scaling``)
     from seqlab.experiments.scaling import sweep, sweep_specs, run_sweep, SweepConfig
 
     df = sweep()                  # the current profile's sweep: reads the stored table
-                                  # (``make sweep`` / ``make book`` wrote it), trains what is missing
+                                  # (``make sweep`` / ``make book`` wrote it), trains the rest
+    lr = lr_check()               # the learning-rate check: each size at x1/3, x1, x3
     df = sweep("smoke")           # a profile by name; table_path=..., device=..., progress=...
     specs = sweep_specs(SweepConfig(...), arch=("gpt",))   # list[RunSpec] of a config
     df = run_sweep(specs, "runs.csv")                      # any list of runs
@@ -154,9 +155,11 @@ def train_run(
         if on_step is not None:
             on_step(state.iter + 1)
 
-    config = TrainConfig(max_iters=spec.max_iters, learning_rate=spec.learning_rate,
-                         warmup_iters=spec.warmup_iters, weight_decay=spec.weight_decay,
-                         dtype=spec.dtype, seed=spec.seed, log_interval=10, progress=False)  # fmt: skip
+    config = TrainConfig(
+        max_iters=spec.max_iters, learning_rate=spec.learning_rate,
+        warmup_iters=spec.warmup_iters, weight_decay=spec.weight_decay, dtype=spec.dtype,
+        seed=spec.seed, log_interval=10, progress=False,
+    )  # fmt: skip
     kind = None if ctx.distributed else ("parallel" if spec.arch == "gpt" else "recurrent")
     with cpu_threads(kind, ctx.device):
         history = train(model, get_batch, config, eval_fn=eval_fn, callbacks=[callback])
@@ -247,6 +250,16 @@ def default_table_path(profile: str | None = None) -> Path:
     return cache_dir("sweeps") / f"{profile or get_profile()}.csv"
 
 
+def _profile_run(
+    profile: str | None, table_path: str | Path | None, progress: bool | None
+) -> tuple[SweepConfig, Path, bool]:
+    """The config of ``profile``'s row, its table path and whether to show bars."""
+    profile = profile or get_profile()
+    config = config_for(SweepConfig, "scaling.sweep", profile)
+    path = Path(table_path) if table_path is not None else default_table_path(profile)
+    return config, path, show_progress() if progress is None else progress
+
+
 def sweep(
     profile: str | None = None,
     table_path: str | Path | None = None,
@@ -260,11 +273,8 @@ def sweep(
     seconds); in ``standard`` it reads what ``make sweep`` (run by ``make book``) stored and
     trains only what is missing. ``progress`` None: bars except in a book build. Returns the
     rows (see the module docstring)."""
-    profile = profile or get_profile()
-    progress = show_progress() if progress is None else progress
-    specs = sweep_specs(config_for(SweepConfig, "scaling.sweep", profile), arch)
-    path = Path(table_path) if table_path is not None else default_table_path(profile)
-    return run_sweep(specs, path, device=device, progress=progress)
+    config, path, progress = _profile_run(profile, table_path, progress)
+    return run_sweep(sweep_specs(config, arch), path, device=device, progress=progress)
 
 
 def lr_check(
@@ -274,24 +284,18 @@ def lr_check(
     progress: bool | None = None,
     arch: Sequence[str] = ARCHS,
 ) -> pd.DataFrame:
-    """The learning-rate check of ``profile``'s sweep: each size at its rate (factor 1, the
-    main run) and at ``lr_check_factors`` times it, at the comparison budget, one seed; stored
-    in the same table as :func:`sweep`. Returns those rows with a column ``lr_factor``."""
-    profile = profile or get_profile()
-    progress = show_progress() if progress is None else progress
-    config = config_for(SweepConfig, "scaling.sweep", profile)
-    steps, seed = config.lstm_budgets[0], config.seeds[0]
+    """The learning-rate check of ``profile``'s sweep (arguments as :func:`sweep`): each size
+    at its rate (factor 1, the main run) and at ``lr_check_factors`` times it, at the
+    comparison budget, one seed; stored in the same table as :func:`sweep`. Returns those rows
+    with a column ``lr_factor`` (1 for the main run)."""
+    config, path, progress = _profile_run(profile, table_path, progress)
+    steps, seed = config.lstm_budgets[0], config.comparison_seeds[0]
     main = [s for s in sweep_specs(config, arch) if s.max_iters == steps and s.seed == seed]
-    specs = main + lr_check_specs(config, arch)
-    path = Path(table_path) if table_path is not None else default_table_path(profile)
-    df = run_sweep(specs, path, device=device, progress=progress)
+    df = run_sweep(main + lr_check_specs(config, arch), path, device=device, progress=progress)
+    size = ["arch", "n_layer", "n_head", "n_embd", "hidden_size"]
     rate = {(s.arch, s.n_layer, s.n_head, s.n_embd, s.hidden_size): s.learning_rate for s in main}
-    keys = zip(
-        df["arch"], df["n_layer"], df["n_head"], df["n_embd"], df["hidden_size"], strict=True
-    )
-    df["lr_factor"] = [
-        round(lr / rate[k], 3) for k, lr in zip(keys, df["learning_rate"], strict=True)
-    ]
+    base = [rate[tuple(k)] for k in df[size].itertuples(index=False)]
+    df["lr_factor"] = (df["learning_rate"] / base).round(3)
     return df
 
 

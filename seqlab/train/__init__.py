@@ -12,7 +12,11 @@ other work (the benchmark alternates it with nanoGPT's loop, step by step).
 - :mod:`seqlab.train.loop`: :func:`train`, :func:`train_steps`, :class:`TrainState`,
   callbacks (:func:`stop_at_loss`), the NaN guard (:class:`NonFiniteLossError`),
   :func:`estimate_loss` (nanoGPT's evaluation).
+- :mod:`seqlab.train.distill`: :func:`distillation_loss` (Hinton et al. 2015) and
+  :func:`distillation_loss_fn`, a ``loss_fn`` for :func:`train`.
 - :mod:`seqlab.train.checkpoint`: :func:`save_checkpoint`, :func:`load_checkpoint`.
+- :mod:`seqlab.train.log`: :func:`write_log`, :func:`read_log`, :func:`read_logs` (the history
+  as CSV under a header of provenance: an experiment log kept offline).
 """
 
 from seqlab.train.checkpoint import load_checkpoint, save_checkpoint
@@ -26,9 +30,12 @@ from seqlab.train.config import (
     param_groups,
     resolve_dtype,
 )
+from seqlab.train.distill import distillation_loss, distillation_loss_fn
+from seqlab.train.log import read_log, read_logs, write_log
 from seqlab.train.loop import (
     Callback,
     EvalFn,
+    LossFn,
     NonFiniteLossError,
     TrainState,
     estimate_loss,
@@ -43,17 +50,23 @@ __all__ = [
     "OPTIMIZERS",
     "Callback",
     "EvalFn",
+    "LossFn",
     "NonFiniteLossError",
     "TrainConfig",
     "TrainState",
+    "distillation_loss",
+    "distillation_loss_fn",
     "estimate_loss",
     "load_checkpoint",
     "lr_lambda",
     "make_optimizer",
     "param_groups",
+    "read_log",
+    "read_logs",
     "resolve_dtype",
     "save_checkpoint",
     "stop_at_loss",
     "train",
     "train_steps",
+    "write_log",
 ]

@@ -12,7 +12,8 @@ One module per experiment topic, named like its :mod:`seqlab.experiments` module
 figure (and interactive) a chapter shows, its print twin and its ``register_figure``
 registration. ``char_lm``, ``sampling``, ``gradient_flow``, ``clipping``, ``unit_probes``,
 ``memory_tasks``, ``param_budget``, ``timing``, ``attention``, ``softmax_scaling``,
-``alignments``, ``attention_cost``, ``efficient_attention`` (chapter 6), ``transformer_lm``;
+``alignments``, ``attention_cost``, ``efficient_attention`` (chapter 6), ``transformer_lm``,
+``choosing`` (chapter 8: the measured table, the recommendation, the metric pitfalls);
 ``diagrams``, ``kv_cache``, ``attention_diagrams``, ``positional`` and ``timeline`` (no
 experiment).
 """

@@ -3,8 +3,9 @@
 - :func:`gradient_flow_figure` draws one state of
   :func:`seqlab.experiments.gradient_flow.gradient_flow_state` (Plotly).
 - :func:`gradient_flow_interactive`: the book's one gradient-flow interactive (slider over rho;
-  dropdown over the cell, and for the RNN its nonlinearity; live also the length T). Chapter 1
-  shows the RNN with three nonlinearities, chapter 2 the cells with the RNN for reference.
+  dropdown over the cell, for the RNN its nonlinearity, and the scale of the inputs x_t, which
+  moves where tanh saturates; live also the length T). Chapter 1 shows the RNN with three
+  nonlinearities, chapter 2 the cells with the RNN for reference.
 - Print twins for ``make figures``: ``rnn_gradient_flow`` and ``lstm_gradient_flow``, drawn from
   the chapters' :func:`~seqlab.experiments.gradient_flow.gradient_flow` results.
 
@@ -28,6 +29,7 @@ from seqlab.viz.style import PALETTE
 
 RHOS: tuple[float, ...] = tuple(round(0.5 + 0.1 * i, 1) for i in range(11))  # 0.5 ... 1.5
 LENGTHS: tuple[int, ...] = (25, 50, 100, 200)
+INPUT_SCALES: tuple[float, ...] = (0.1, 1.0, 3.0)  # s.d. of x_t: tanh nearly linear ... saturated
 FIGURE_RHOS = (0.8, 1.0, 1.2)
 
 
@@ -63,11 +65,13 @@ def gradient_flow_figure(data: dict[str, Any]) -> go.Figure:
         line={"color": PALETTE[1], "dash": "dash"},
         hovertemplate="k = %{x}<br>ρ<sup>k</sup> = %{y:.3g}<extra></extra>",
     )  # fmt: skip
+    scale = data.get("input_scale", 1.0)
+    inputs = "" if scale == 1.0 else f", inputs ×{scale:g}"
     if cell == "RNN":
-        title = (f"ρ = {rho:g}, f = {f}: the norm changes by ×{data['factor']:.3f} per step "
-                 f"(theory ×{rho:g})")  # fmt: skip
+        title = (f"ρ = {rho:g}, f = {f}{inputs}: the norm changes by ×{data['factor']:.3f} per "
+                 f"step (theory ×{rho:g})")  # fmt: skip
     else:
-        title = f"{cell}, ρ = {rho:g}: ×{data['factor']:.3f} per step back (fitted)"
+        title = f"{cell}, ρ = {rho:g}{inputs}: ×{data['factor']:.3f} per step back (fitted)"
     fig.update_layout(
         title=title,
         xaxis_title="k, steps back from the loss",
@@ -124,31 +128,50 @@ def gradient_flow_interactive(
     lengths: Sequence[int] = LENGTHS,
     static_T: int = 100,
     hidden_size: int = 64,
+    input_scales: Sequence[float] = INPUT_SCALES,
 ) -> Interactive:
-    """The gradient-flow interactive: rho (slider), the cell and the RNN's nonlinearity f
-    (dropdown), the length T (live only; the static book shows ``T = static_T``).
+    """The gradient-flow interactive: rho (slider), the cell, the RNN's nonlinearity f and the
+    input scale (dropdown), the length T (live only; the static book shows ``T = static_T``).
 
     ``cells``: keys of :data:`~seqlab.experiments.gradient_flow.CELL_CHOICES` (chapter 1: the
     RNN alone, with every nonlinearity; chapter 2: all cells, ``nonlinearities=("tanh",)``).
+    ``input_scales``: standard deviations of the random inputs x_t (1: unit variance, the
+    default position); a large scale drives tanh (and the gates) into saturation, where its
+    derivative and so the gradient shrink, a small one keeps them near their linear regime.
+    Every state is computed by :func:`~seqlab.experiments.gradient_flow.gradient_flow_state`.
     """
 
-    def compute(cell: str, nonlinearity: str, rho: float, T: int) -> dict[str, Any]:
-        return gradient_flow_state(cell, rho, T, nonlinearity, hidden_size=hidden_size)
+    def compute(
+        cell: str, nonlinearity: str, rho: float, T: int, input_scale: float
+    ) -> dict[str, Any]:
+        return gradient_flow_state(
+            cell, rho, T, nonlinearity, hidden_size=hidden_size, input_scale=input_scale
+        )
 
-    cells, rhos = list(cells), list(rhos)
+    cells, rhos, scales = list(cells), list(rhos), list(input_scales)
     only_rnn = cells == ["RNN"]
+    controls = {"cell": cells, "nonlinearity": list(nonlinearities), "rho": rhos,
+                "T": list(lengths), "input_scale": scales}  # fmt: skip
     return Interactive(
         compute,
         gradient_flow_figure,
-        {"cell": cells, "nonlinearity": list(nonlinearities), "rho": rhos, "T": list(lengths)},
+        controls,
         defaults={
             "cell": "LSTM, b_f = 1" if "LSTM, b_f = 1" in cells else cells[0],
             "rho": 1.0 if 1.0 in rhos else rhos[0],
             "T": static_T,
+            "input_scale": 1.0 if 1.0 in scales else scales[0],
         },
         static_controls={"rho": rhos, "T": [static_T]},
         slider="rho",
-        labels={"cell": "cell", "nonlinearity": "f", "rho": "spectral radius ρ", "T": "length T"},
+        labels={
+            "cell": "cell",
+            "nonlinearity": "f",
+            "rho": "spectral radius ρ",
+            "T": "length T",
+            "input_scale": "input scale",
+        },  # fmt: skip
+        max_states=len(cells) * len(nonlinearities) * len(rhos) * len(scales),
         title="Gradient norm k steps back through an RNN"
         if only_rnn
         else "Gradient norm k steps back, by cell type",

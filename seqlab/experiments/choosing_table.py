@@ -1,0 +1,244 @@
+"""The comparison table of chapter 8, every cell read from a measurement of the book.
+
+The texts the book grew from end with a table (RNN / LSTM / GRU / Transformer against
+parallelism, long-range dependencies, memory, training speed, streaming) whose cells are
+asserted. :func:`comparison_table` fills each cell from a :class:`~seqlab.experiments.results.
+Result` of the book's experiments and returns a tidy table, one row per (property, model),
+with the provenance of every cell: the experiment and row that measured it, the section that
+shows it, the sample (seeds or timing rounds), and the usual claim with a flag where our
+measurement contradicts it.
+
+A cell is marked best (``best``) only where the tie rule of
+:func:`seqlab.experiments.seeds.compare` puts it in a best set smaller than all the models;
+exact counts (bytes, parameters) have no spread and are ranked as they are.
+
+Inputs of :func:`comparison_table` (a dict of Results, by these keys):
+
+- ``costs``: ``choosing.costs`` (:func:`seqlab.experiments.choosing.costs`): training step and
+  streaming times, stream memory, parameters at one width;
+- ``lm``: ``gru.lm_compare`` (RNN, GRU, LSTM char LMs at one parameter budget) and ``gpt``:
+  ``transformer.char_lm`` (the GPT at the LSTM's parameter count): validation loss, tokens/s;
+- ``copy``: ``gru.copy_sweep`` and ``long_range``: ``cost.long_range`` (the copy task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from seqlab.experiments.attention_cost import fit_power_law
+from seqlab.experiments.choosing import ARCH_NAMES, ARCHS
+from seqlab.experiments.seeds import compare, format_mean_sem
+
+__all__ = ["CLAIMS", "PROPERTIES", "Property", "comparison_table", "lm_runs", "copy_runs"]
+
+#: the section of the book that shows each experiment (the page's file stem and the heading id)
+SOURCES = {
+    "choosing.costs": "08_choosing.html#the-costs-measured-on-one-device",
+    "gru.lm_compare": "03_gru.html#equal-budgets-the-char-level-language-model",
+    "transformer.char_lm": "05_transformer.html#a-gpt-style-character-model-against-the-lstm",
+    "gru.copy_sweep": "03_gru.html#equal-budgets-the-copy-task",
+    "cost.long_range": "06_attention_cost.html#long-range-the-copy-task-again",
+}
+
+
+@dataclass(frozen=True)
+class Property:
+    """A column of the seeds' table: its name, the quantity and unit we measure for it,
+    whether lower is better, the usual claim (which model the texts say wins) and the word the
+    verdict uses for the best ("fastest", "lowest", ...)."""
+
+    name: str
+    quantity: str
+    unit: str
+    lower_is_better: bool
+    claim: str
+    claimed_best: tuple[str, ...]
+    word: str = "best"
+
+
+PROPERTIES = (
+    Property("parallelism over time", "training step at the longest T", "ms", True,
+             "the Transformer processes all positions at once, recurrent nets step by step: "
+             "the Transformer trains fastest on long sequences", ("transformer",), "fastest"),
+    Property("long-range dependencies", "copy-task accuracy at the longest common delay",
+             "accuracy", False, "attention reaches any position in one step; the LSTM and "
+             "GRU carry memory far, the RNN forgets", ("transformer",), "highest"),
+    Property("memory", "state a stream keeps at the longest context", "bytes", True,
+             "a recurrent net keeps a fixed-size state; a Transformer's cache grows with the "
+             "context", ("rnn", "gru"), "smallest"),
+    Property("training speed", "char-LM training throughput", "tokens/s", False,
+             "the Transformer trains fastest (parallel over time)", ("transformer",), "fastest"),
+    Property("streaming / latency", "time for the next token at the longest context",
+             "ms", True, "a recurrent net costs the same per token at any position; ideal "
+             "for streaming", ("rnn", "gru", "lstm"), "fastest"),
+    Property("quality at equal parameters", "char-LM validation loss", "bpc", True,
+             "the Transformer reaches the lowest loss", ("transformer",), "lowest"),
+    Property("parameters", "parameters at one width H", "count", True,
+             "GRU: 3 gate blocks, LSTM: 4, RNN: 1", ("rnn",), "fewest"),
+)  # fmt: skip
+CLAIMS = {p.name: p.claim for p in PROPERTIES}
+
+
+def lm_runs(lm, gpt) -> tuple[pd.DataFrame, str]:
+    """One row per (model, seed) of the char LMs: RNN / GRU / LSTM from ``lm``
+    (``gru.lm_compare``) and the GPT of ``gpt`` (``transformer.char_lm``), columns model,
+    seed, n_params, tokens_per_s, val_loss, bpc. Also a note on the budgets: whether the LSTM
+    runs of both experiments are the same runs (then all four share one parameter budget)."""
+    a = lm.runs.rename(columns={"cell": "model"})
+    a = a[["model", "seed", "n_params", "tokens_per_s", "val_loss"]]
+    b = gpt.runs.assign(model=gpt.runs["model"].str.lower().replace({"gpt": "transformer"}))
+    b = b[["model", "seed", "n_params", "tokens_per_s", "val_loss"]]
+    la = a[a.model == "lstm"].set_index("seed")["val_loss"]
+    lb = b[b.model == "lstm"].set_index("seed")["val_loss"]
+    same = la.index.equals(lb.index) and np.allclose(la.to_numpy(), lb.to_numpy(), rtol=1e-9)
+    counts = pd.concat([a, b]).groupby("model")["n_params"].first()
+    spread = counts.max() / counts.min() - 1
+    note = (
+        "the LSTM runs of both chapters are the same runs: one parameter budget for all four"
+        if same
+        else f"two experiments; parameter counts within {spread:.0%} of each other"
+    )
+    runs = pd.concat([a, b[b.model == "transformer"]], ignore_index=True)
+    runs["bpc"] = runs["val_loss"] / np.log(2)
+    return runs, note
+
+
+def copy_runs(copy, long_range) -> tuple[pd.DataFrame, int]:
+    """Copy-task runs of all four models at the longest delay T both experiments measured:
+    RNN / GRU / LSTM from ``copy`` (``gru.copy_sweep``), the Transformer from ``long_range``.
+    Columns model, seed, T, score (accuracy), n_params. Raises ``ValueError`` when the two
+    share no delay."""
+    a, b = copy.runs, long_range.runs
+    common = sorted(set(a["T"]) & set(b["T"]))
+    if not common:
+        raise ValueError(f"copy delays {sorted(set(a['T']))} and long-range delays "
+                         f"{sorted(set(b['T']))} share none")  # fmt: skip
+    T = common[-1]
+    rows = pd.concat([a[a["T"] == T], b[(b["T"] == T) & (b["cell"] == "transformer")]])
+    rows = rows.rename(columns={"cell": "model"})[["model", "seed", "T", "score", "n_params"]]
+    return rows.reset_index(drop=True), int(T)
+
+
+def _seeded(
+    prop: Property, df: pd.DataFrame, value: str, seed: str, fmt_unit: str, sample: str | None
+) -> list:
+    """Cells of one property from a long table with >= 3 seeds per model (the tie rule);
+    ``sample`` says what the "seeds" are when they are not (e.g. timing rounds)."""
+    named = df.assign(model=df["model"].map(ARCH_NAMES))  # the phrase prints display names
+    c = compare(named, "model", value, lower_is_better=prop.lower_is_better, seed=seed)
+    back = {v: k for k, v in ARCH_NAMES.items()}
+    best = set(c.best) if len(c.best) < len(c.table) else set()
+    text = format_mean_sem(c.table["mean"], c.table["sem"])
+    return [
+        dict(
+            model=back[m],
+            value=float(c.table.loc[m, "mean"]),
+            sem=float(c.table.loc[m, "sem"]),
+            text=f"{text[m]} {fmt_unit}".strip(),
+            best=m in best,
+            n=int(c.table.loc[m, "n"]),
+            verdict=c.phrase(prop.word, sample=sample),
+        )  # fmt: skip
+        for m in c.table.index
+    ]
+
+
+def _exact(prop: Property, values: dict[str, float], fmt: str) -> list:
+    """Cells of an exact count (no spread): the best are the models at the extreme value."""
+    target = min(values.values()) if prop.lower_is_better else max(values.values())
+    best = {m for m, v in values.items() if v == target}
+    best = best if len(best) < len(values) else set()
+    order = ", ".join(f"{ARCH_NAMES[m]} {fmt.format(v)}" for m, v in values.items())
+    return [dict(model=m, value=float(v), sem=0.0, text=fmt.format(v), best=m in best, n=1,
+                 verdict=f"exact counts: {order}") for m, v in values.items()]  # fmt: skip
+
+
+def _growth(df: pd.DataFrame, x: str, y: str) -> dict[str, float]:
+    """Exponent a of y ~ x^a per model (medians over rounds), NaN with one x."""
+    out = {}
+    for m, g in df.groupby("model"):
+        med = g.groupby(x)[y].median()
+        out[m] = fit_power_law(med.index, med.to_numpy())["exponent"] if len(med) > 1 else np.nan
+    return out
+
+
+def comparison_table(results: dict) -> pd.DataFrame:
+    """The seeds' table, measured. ``results``: Results by key (module docstring).
+
+    Outputs: a tidy DataFrame, one row per (property, model): property, model (``ARCHS``),
+    value (the mean), sem, text (the cell), best (bool, by the tie rule), n (seeds or rounds),
+    growth (the exponent of the cost against T or p, where measured), quantity, unit, source
+    (the experiment's rows, joined by " + "), link (their sections, space-separated), sample, claim, claimed_best, contradicts
+    (the measured best set is not empty and shares no model with the claim), agreement
+    ("agrees": the best set lies within the claimed winners; "partly": it holds a claimed
+    winner and others; "contradicts"; "undecided": no winner), verdict (the comparison in
+    words). Raises ``KeyError`` naming a missing result.
+    """
+    missing = [k for k in ("costs", "lm", "gpt", "copy", "long_range") if k not in results]
+    if missing:
+        raise KeyError(f"comparison_table needs results {missing}; got {sorted(results)}")
+    costs = results["costs"]
+    train = costs.train[costs.train["status"] == "ok"]
+    T = int(train["seq_len"].max())
+    stream = costs.stream
+    p = int(stream["position"].max())
+    lm, lm_note = lm_runs(results["lm"], results["gpt"])
+    copy, delay = copy_runs(results["copy"], results["long_range"])
+    memory = costs.memory[costs.memory["position"] == p].set_index("model")["state_bytes"]
+    cfg = costs.config
+    rounds = f"{cfg.rounds} interleaved timing rounds"
+    as_seeds = "the seeds are timing rounds"
+    cells = {
+        "parallelism over time": (
+            _seeded(PROPERTIES[0], train[train.seq_len == T], "median_ms", "round", "ms",
+                    as_seeds),
+            "choosing.costs", f"B = {cfg.batch_size}, T = {T}, H = {cfg.hidden_size}; {rounds}",
+            _growth(train, "seq_len", "median_ms")),
+        "long-range dependencies": (
+            _seeded(PROPERTIES[1], copy, "score", "seed", "", None),
+            "gru.copy_sweep + cost.long_range", f"delay T = {delay}; 3 seeds", {}),
+        "memory": (
+            _exact(PROPERTIES[2], {m: int(memory[m]) for m in ARCHS}, "{:,} B"),
+            "choosing.costs", f"p = {p} positions, batch 1, float32", {}),
+        "training speed": (
+            _seeded(PROPERTIES[3], lm, "tokens_per_s", "seed", "tok/s", None),
+            "gru.lm_compare + transformer.char_lm", f"median over training; {lm_note}", {}),
+        "streaming / latency": (
+            _seeded(PROPERTIES[4], stream[stream.position == p], "ms_per_token", "round", "ms",
+                    as_seeds),
+            "choosing.costs", f"p = {p}, batch 1; {rounds}",
+            _growth(stream, "position", "ms_per_token")),
+        "quality at equal parameters": (
+            _seeded(PROPERTIES[5], lm, "bpc", "seed", "bpc", None),
+            "gru.lm_compare + transformer.char_lm", f"held-out Shakespeare; {lm_note}", {}),
+        "parameters": (
+            _exact(PROPERTIES[6], costs.params, "{:,}"), "choosing.costs",
+            f"one layer or block, width H = {cfg.hidden_size}, with embedding and head", {}),
+    }  # fmt: skip
+    rows = []
+    for prop in PROPERTIES:
+        found, source, sample, growth = cells[prop.name]
+        best = {c["model"] for c in found if c["best"]}
+        claimed = set(prop.claimed_best)
+        contradicts = bool(best) and not best & claimed
+        agreement = ("undecided" if not best else "contradicts" if contradicts
+                     else "agrees" if best <= claimed else "partly")  # fmt: skip
+        link = " ".join(SOURCES[s] for s in source.split(" + "))
+        for c in found:
+            rows.append({"property": prop.name, **c, "growth": growth.get(c["model"], np.nan),
+                         "quantity": prop.quantity, "unit": prop.unit, "source": source,
+                         "link": link, "sample": sample, "claim": prop.claim,
+                         "claimed_best": " / ".join(ARCH_NAMES[m] for m in prop.claimed_best),
+                         "contradicts": contradicts, "agreement": agreement})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["model"] = pd.Categorical(out["model"], ARCHS, ordered=True)
+    return out.sort_values(["property", "model"], key=_order).reset_index(drop=True)
+
+
+def _order(col: pd.Series) -> pd.Series:
+    if col.name == "property":
+        return col.map({p.name: i for i, p in enumerate(PROPERTIES)})
+    return col
