@@ -139,17 +139,6 @@ def train_char_lm(
         n_layer=config.n_layer,
     )
     model = RecurrentLM(model_config).to(device)
-    g = torch.Generator().manual_seed(config.seed)
-
-    def get_batch(step: int):
-        return dataset.batch("train", config.batch_size, config.block_size, g, device)
-
-    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
-        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return estimate_loss(
-            m, dataset, config.batch_size, config.block_size, config.eval_iters, fixed
-        )
-
     timed = config.time_budget_s is not None
     train_config = TrainConfig(
         max_iters=config.max_iters,
@@ -162,6 +151,37 @@ def train_char_lm(
         seed=config.seed,
         progress=progress,
     )
+    history = train_on_chars(model, dataset, config, train_config, device, cell, hidden_size)
+    return model, history
+
+
+def train_on_chars(
+    model: torch.nn.Module,
+    dataset: CharDataset,
+    config: CharLMConfig,
+    train_config: TrainConfig,
+    device: torch.device,
+    cell: str,
+    hidden_size: int,
+) -> pd.DataFrame:
+    """Train ``model`` on ``config``'s batches (drawn with ``config.seed``) under
+    ``train_config`` and return its history: an evaluation before training (iter -1, time 0),
+    then :func:`seqlab.train.train`'s rows, with columns ``cell``, ``hidden_size``, ``n_params``.
+
+    Every model trained here sees the same batches for the same seed and is evaluated on the
+    same held-out batches (a fixed generator), so the curves compare point by point (chapters
+    1-3's cells and chapter 5's GPT)."""
+    g = torch.Generator().manual_seed(config.seed)
+
+    def get_batch(step: int):
+        return dataset.batch("train", config.batch_size, config.block_size, g, device)
+
+    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
+        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
+        return estimate_loss(
+            m, dataset, config.batch_size, config.block_size, config.eval_iters, fixed
+        )
+
     with cpu_threads(config.cpu_threads, device):
         start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
         history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
@@ -171,7 +191,7 @@ def train_char_lm(
         hidden_size,
         count_params(model),
     )
-    return model, history
+    return history
 
 
 def summarize(history: pd.DataFrame) -> pd.DataFrame:

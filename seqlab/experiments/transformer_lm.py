@@ -26,13 +26,12 @@ import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharDataset
-from seqlab.device import cpu_threads
-from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
+from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare, train_on_chars
 from seqlab.experiments.param_budget import hidden_for_budget, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.metrics import bpc
 from seqlab.models import GPT, GPTConfig, count_params
-from seqlab.train import TrainConfig, estimate_loss, train
+from seqlab.train import TrainConfig
 
 __all__ = [
     "GPTLMConfig",
@@ -105,15 +104,6 @@ def train_gpt_lm(
     device = torch.device(device or "cpu")
     torch.manual_seed(run.seed)
     model = GPT(gpt_config(gpt, run, dataset.tokenizer.vocab_size)).to(device)
-    g = torch.Generator().manual_seed(run.seed)
-
-    def get_batch(step: int):
-        return dataset.batch("train", run.batch_size, run.block_size, g, device)
-
-    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
-        fixed = torch.Generator().manual_seed(12_345)  # as train_char_lm: the same batches
-        return estimate_loss(m, dataset, run.batch_size, run.block_size, run.eval_iters, fixed)
-
     timed = run.time_budget_s is not None
     train_config = TrainConfig(
         max_iters=run.max_iters,
@@ -127,15 +117,7 @@ def train_gpt_lm(
         seed=run.seed,
         progress=progress,
     )
-    with cpu_threads(run.cpu_threads, device):
-        start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
-        history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
-    history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
-    history["cell"], history["hidden_size"], history["n_params"] = (
-        "gpt",
-        gpt.n_embd,
-        count_params(model),
-    )
+    history = train_on_chars(model, dataset, run, train_config, device, "gpt", gpt.n_embd)
     return model, history
 
 
