@@ -149,6 +149,7 @@ def test_efficient_attention_flops_equal_flop_counter(attention, window, T, trai
 def test_efficient_attention_flops_round_padded_blocks():
     model = GPT(GPTConfig(V, 64, 1, 2, 8, attention="sliding", window=4))
     T, w, C = 10, 4, 8  # 3 blocks of 4 queries, the last padded
-    assert flops_per_token(model, training=False, T=T) - flops_per_token(
-        model, training=False, T=8
-    ) == round(4 * 2 * w * C * 12 / T) - 4 * 2 * w * C
+    assert (
+        flops_per_token(model, training=False, T=T) - flops_per_token(model, training=False, T=8)
+        == round(4 * 2 * w * C * 12 / T) - 4 * 2 * w * C
+    )
