@@ -20,6 +20,7 @@ from seqlab.experiments.transformer_lm import (
     gpt_heads,
     gpt_vs_lstm,
     head_entropy,
+    head_table,
     matched_lstm,
 )
 from seqlab.experiments.transformer_seq2seq import (
@@ -112,6 +113,24 @@ def test_gpt_heads_rows_sum_to_one_and_are_causal():
     assert head_entropy(maps).shape == (2, 3)
     assert gpt_heads(model, "")["ok"] is False
     assert "never seen" in gpt_heads(model, "ROMEO ☃")["message"]
+
+
+def test_head_table_reads_previous_character_and_entropy():
+    T = 4
+    prev = np.eye(T, k=-1)
+    prev[0, 0] = 1.0  # a head that looks one character back (the first row at itself)
+    uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]  # spread evenly
+    maps = np.stack([np.stack([prev, uniform])])  # (L=1, nh=2, T, T)
+    table = head_table(maps)
+    assert list(table["head"]) == [1, 2] and (table["layer"] == 1).all()
+    np.testing.assert_allclose(
+        table["weight on previous char"], [1.0, np.mean([1 / 2, 1 / 3, 1 / 4])]
+    )
+    np.testing.assert_allclose(
+        table["entropy (nats)"], [0.0, np.log(np.arange(1, T + 1)).mean()], atol=1e-9
+    )
+    with pytest.raises(ValueError, match="maps must be an array"):
+        head_table(maps[0])
 
 
 def test_layer_head_interactive_has_a_state_per_text_layer_head_and_fast_slider():

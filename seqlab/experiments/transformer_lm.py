@@ -42,6 +42,7 @@ __all__ = [
     "gpt_lm",
     "gpt_vs_lstm",
     "head_entropy",
+    "head_table",
     "matched_lstm",
     "train_gpt_lm",
 ]
@@ -235,3 +236,18 @@ def head_entropy(maps: np.ndarray) -> np.ndarray:
     head looks at one character; high (up to ln(i + 1) for query i): it spreads out."""
     p = np.clip(maps, 1e-12, 1.0)
     return -(maps * np.log(p)).sum(-1).mean(-1)
+
+
+def head_table(maps: np.ndarray) -> pd.DataFrame:
+    """One row per head of ``maps`` (L, nh, T, T) (:func:`gpt_heads`): ``layer``, ``head``
+    (both from 1), ``entropy (nats)`` (:func:`head_entropy`) and ``weight on previous char``,
+    the mean over queries i >= 1 of the weight on key i - 1 (the first sub-diagonal)."""
+    if not isinstance(maps, np.ndarray) or maps.ndim != 4 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(f"maps must be an array (L, nh, T, T), got {getattr(maps, 'shape', maps)}")
+    prev = np.diagonal(maps, offset=-1, axis1=2, axis2=3).mean(-1)  # (L, nh)
+    ent = head_entropy(maps)  # (L, nh)
+    L, nh = maps.shape[:2]
+    return pd.DataFrame(
+        [{"layer": i + 1, "head": h + 1, "entropy (nats)": float(ent[i, h]),
+          "weight on previous char": float(prev[i, h])} for i in range(L) for h in range(nh)]
+    )  # fmt: skip
