@@ -24,6 +24,7 @@ import torch
 from seqlab.data.translation_data import task_vocabs
 from seqlab.experiments.attention import (
     BottleneckConfig,
+    Seq2SeqTaskConfig,
     bottleneck,
     run_seq2seq,
     task_data,
@@ -43,28 +44,15 @@ __all__ = [
 
 
 @dataclass
-class TransformerRunConfig:
-    """One Transformer run on a translation task: the data and training fields mean what they
-    mean in :class:`~seqlab.experiments.attention.Seq2SeqRunConfig`; the model is ``d_model``,
-    ``nhead``, ``num_layers`` (encoder and decoder each), pre-LN, no dropout."""
+class TransformerRunConfig(Seq2SeqTaskConfig):
+    """One Transformer run on a translation task: the data and training fields of
+    :class:`~seqlab.experiments.attention.Seq2SeqTaskConfig` (shared with chapter 4's RNN runs);
+    the model is ``d_model``, ``nhead``, ``num_layers`` (encoder and decoder each), pre-LN, no
+    dropout."""
 
-    task: str = "numbers"
-    lang: str = "de"
-    max_value: int = 99_999
-    n_train: int = 5000
-    n_test: int = 1000
-    data_seed: int = 0
     d_model: int = 32
     nhead: int = 4
     num_layers: int = 2
-    batch_size: int = 128
-    max_iters: int = 300
-    learning_rate: float = 3e-3
-    warmup_iters: int = 20
-    n_checkpoints: int = 4
-    length_bins: tuple[int, ...] = (0, 15, 25, 35, 45, 80)
-    seed: int = 0
-    cpu_threads: int | str | None = "recurrent"  # one thread: deterministic, as chapter 4
 
 
 def transformer_config(config: TransformerRunConfig, d_model: int | None = None):
@@ -147,8 +135,7 @@ def transformer_seq2seq(
 
 def _check_same_data(run: TransformerRunConfig, bn: BottleneckConfig) -> None:
     """The comparison is one to one only on the same data, batches and steps."""
-    for name in ("task", "lang", "max_value", "n_train", "n_test", "data_seed", "batch_size",
-                 "max_iters"):  # fmt: skip
+    for name in Seq2SeqTaskConfig.SAME_DATA:
         if getattr(run, name) != getattr(bn.run, name):
             raise ValueError(
                 f"run.{name}={getattr(run, name)!r} differs from the RNN row's "
