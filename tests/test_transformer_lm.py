@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -29,6 +30,7 @@ from seqlab.experiments.transformer_seq2seq import (
     _check_same_data,
     cross_attention,
     matched_d_model,
+    steps_to_target,
     transformer_config,
 )
 from seqlab.models import GPT, RecurrentLM, RecurrentLMConfig, count_params
@@ -213,3 +215,23 @@ def test_greedy_decode_works_for_the_transformer():
     model = TransformerSeq2Seq(10, 9, d_model=16, nhead=2, num_layers=1)
     out = greedy_decode(model, torch.randint(0, 10, (3, 5)), 4, bos=1, eos=2)
     assert out.shape[0] == 3 and out.shape[1] <= 4
+
+
+def test_steps_to_target_is_the_first_smoothed_step_at_the_target():
+    history = pd.DataFrame({"iter": range(6), "loss": [3.0, 1.0, 0.5, 0.2, 0.1, 0.05]})
+    # steps done: (0.5 + 0.2) / 2 > 0.3 after step 4 (iter 3), (0.2 + 0.1) / 2 after step 5
+    assert steps_to_target(history, 0.3, smooth=2) == 5
+    assert steps_to_target(history, 0.05, smooth=1) == 6
+    assert np.isnan(steps_to_target(history, 0.01))
+    with pytest.raises(ValueError, match="smooth must be an int >= 1, got 0"):
+        steps_to_target(history, 0.1, smooth=0)
+
+
+def test_encoder_decoder_tokens_and_positions_enter_at_one_scale():
+    # Vaswani et al. scale embeddings by sqrt(C); with torch's N(0, 1) start the tokens were
+    # sqrt(C) times louder than the sinusoids and the model could hardly use word order
+    model = TransformerSeq2Seq(40, 12, d_model=64, nhead=4, num_layers=1)
+    tokens = model.src_emb.weight * model.scale  # (V, C)
+    positions = model.pos(32)  # (32, C), RMS 1 / sqrt(2)
+    ratio = tokens.pow(2).mean().sqrt() / positions.pow(2).mean().sqrt()
+    assert 1.0 < float(ratio) < 2.0

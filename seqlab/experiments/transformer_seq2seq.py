@@ -27,6 +27,7 @@ from seqlab.experiments.attention import (
     Seq2SeqTaskConfig,
     bottleneck,
     run_seq2seq,
+    seq2seq_run,
     task_data,
 )
 from seqlab.experiments.param_budget import hidden_for_budget
@@ -39,6 +40,7 @@ __all__ = [
     "cross_attention",
     "transformer_config",
     "transformer_run",
+    "steps_to_target",
     "transformer_seq2seq",
 ]
 
@@ -83,6 +85,24 @@ class TransformerSeq2SeqCompare:
     rnn: str = "attention.bottleneck"
     reference: str = "additive"
     seeds: tuple[int, ...] = (0, 1, 2)
+    target_loss: float = 0.1
+    smooth: int = 10
+
+
+def steps_to_target(history: pd.DataFrame, target: float, smooth: int = 10) -> float:
+    """The first step after which the training loss, averaged over the last ``smooth`` steps,
+    is at most ``target`` (nats per target character); NaN if the run never got there.
+
+    Inputs: ``history`` of :func:`seqlab.train.train` (columns ``iter``, ``loss``). Raises
+    ``ValueError`` for ``target`` <= 0 or ``smooth`` < 1.
+    """
+    if not target > 0:
+        raise ValueError(f"target must be > 0 (a loss in nats), got {target!r}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"smooth must be an int >= 1, got {smooth!r}")
+    mean = history["loss"].rolling(smooth).mean().to_numpy()  # NaN for the first smooth-1
+    hit = np.flatnonzero(mean <= target)
+    return float(history["iter"].iloc[hit[0]] + 1) if len(hit) else float("nan")
 
 
 def matched_d_model(run: TransformerRunConfig, budget: int) -> int:
@@ -101,23 +121,33 @@ def transformer_seq2seq(
     """The Transformer encoder-decoder and chapter 4's RNN with attention, over seeds.
 
     Values: ``runs`` (one row per model and seed: model "Transformer" | "RNN + <kind>", seed,
-    n_params, steps_done, train_s, exact_match, char_accuracy, final_loss), ``d_model``,
+    n_params, steps_done, train_s, exact_match, char_accuracy, final_loss, steps_to_target:
+    :func:`steps_to_target` of ``target_loss``, NaN if not reached), ``d_model``,
     ``rnn_params``, ``model`` (the seed-0 Transformer, a SavedModel), ``predictions`` (its test
     outputs), ``test`` (the test pairs).
     """
     bn_config = bottleneck.config(config.rnn)
     _check_same_data(config.run, bn_config)
     bn = bottleneck(bn_config, device=device, progress=progress)
-    rnn = bn["runs"][bn["runs"]["attention"] == config.reference]
+    rnn = bn["runs"][bn["runs"]["attention"] == config.reference].copy()
+    rnn_run = replace(bn_config.run, attention=config.reference,
+                      hidden_size=bn["hidden_sizes"][config.reference])  # fmt: skip
+    rnn["steps_to_target"] = [  # the runs of the bottleneck row: read from the cache
+        steps_to_target(seq2seq_run(replace(rnn_run, seed=int(s)), device=device)["history"],
+                        config.target_loss, config.smooth)
+        for s in rnn["seed"]
+    ]  # fmt: skip
     rnn_params = int(rnn["n_params"].iloc[0])
     d_model = matched_d_model(config.run, rnn_params)
     keep = ["seed", "n_params", "steps_done", "train_s", "exact_match", "char_accuracy",
-            "final_loss"]  # fmt: skip
+            "final_loss", "steps_to_target"]  # fmt: skip
     rows, first = [], None
     for seed in config.seeds:
         r = transformer_run(replace(config.run, d_model=d_model, seed=seed), device=device,
                             progress=progress)  # fmt: skip
-        rows.append({"model": "Transformer", **{k: r[k] for k in keep}})
+        target = steps_to_target(r["history"], config.target_loss, config.smooth)
+        rows.append({"model": "Transformer", **{k: r[k] for k in keep[:-1]},
+                     "steps_to_target": target})  # fmt: skip
         first = first or r
     runs = pd.concat(
         [pd.DataFrame(rows), rnn[keep].assign(model=f"RNN + {config.reference} attention")],
