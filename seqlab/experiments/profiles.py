@@ -163,6 +163,7 @@ TRANSFORMER = {
         depths=P((1, 2), (2, 4, 8)), warmups=P((0, 5), (0, 100)), seeds=(0, 1, 2),
         n_embd=32, block_size=16, batch_size=8, max_iters=P(10, 200, 1000),
         learning_rate=3e-3, eval_iters=P(2, 8), grad_batches=P(2, 4),
+        processes=P(1, None),  # standard: the runs side by side, one per core (same numbers)
     ),
 }
 
