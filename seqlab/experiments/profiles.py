@@ -194,6 +194,7 @@ TRANSFORMER_LM = {
         run={**_S2S_DATA, "nhead": 4, "num_layers": P(1, 1, 2), "learning_rate": 1e-2,  # as RNN
              "warmup_iters": P(5, 20), "n_checkpoints": P(2, 4)},
         rnn="attention.bottleneck", reference="additive", seeds=_SEEDS,
+        processes=P(1, None, 1),  # standard: seeds side by side on the cores (same numbers)
     ),
 }
 

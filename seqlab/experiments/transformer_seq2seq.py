@@ -5,7 +5,9 @@ number words -> digits) on exactly the data, batches and number of steps of chap
 :func:`~seqlab.experiments.attention.bottleneck` runs, once per seed, with ``d_model`` chosen so
 that its parameter count is closest to the RNN's with ``reference`` attention; the RNN's runs are
 that chapter's (cached). Training and scoring are
-:func:`~seqlab.experiments.attention.run_seq2seq`'s, so the numbers compare one to one.
+:func:`~seqlab.experiments.attention.run_seq2seq`'s, so the numbers compare one to one: at
+equal steps (exact match after ``max_iters``), and by the steps each model needs to bring its
+training loss down to a target (:func:`steps_to_target`).
 
 :func:`cross_attention` translates a text and returns every cross-attention map (layer x head):
 where each output digit looks in the source, computed once per text for the heatmap's sliders.
@@ -30,6 +32,7 @@ from seqlab.experiments.attention import (
     seq2seq_run,
     task_data,
 )
+from seqlab.experiments.parallel import map_runs
 from seqlab.experiments.param_budget import hidden_for_budget
 from seqlab.experiments.results import experiment
 from seqlab.models.seq2seq import TransformerSeq2Seq, TransformerSeq2SeqConfig, greedy_decode
@@ -75,11 +78,18 @@ def transformer_run(config: TransformerRunConfig, device: torch.device, progress
     return run_seq2seq(config, device, progress, build=lambda: TransformerSeq2Seq(model_config))
 
 
+def _cached_run(config: TransformerRunConfig, device: torch.device):
+    return transformer_run(config, device=device, progress=False)
+
+
 @dataclass
 class TransformerSeq2SeqCompare:
     """``run`` once per seed beside the RNN runs of the row ``rnn`` (a
     :func:`~seqlab.experiments.attention.bottleneck` row) with attention ``reference``;
-    ``d_model`` (a multiple of ``run.nhead``) gives the parameter count closest to that RNN's."""
+    ``d_model`` (a multiple of ``run.nhead``) gives the parameter count closest to that RNN's;
+    ``target_loss``: the training loss (mean of the last ``smooth`` steps) whose first step is
+    reported; ``processes``: the Transformer's seeds train side by side in that many processes
+    (None: one per core; :func:`seqlab.experiments.parallel.map_runs`, the same numbers)."""
 
     run: TransformerRunConfig = field(default_factory=TransformerRunConfig)
     rnn: str = "attention.bottleneck"
@@ -87,6 +97,7 @@ class TransformerSeq2SeqCompare:
     seeds: tuple[int, ...] = (0, 1, 2)
     target_loss: float = 0.1
     smooth: int = 10
+    processes: int | None = 1
 
 
 def steps_to_target(history: pd.DataFrame, target: float, smooth: int = 10) -> float:
@@ -142,9 +153,8 @@ def transformer_seq2seq(
     keep = ["seed", "n_params", "steps_done", "train_s", "exact_match", "char_accuracy",
             "final_loss", "steps_to_target"]  # fmt: skip
     rows, first = [], None
-    for seed in config.seeds:
-        r = transformer_run(replace(config.run, d_model=d_model, seed=seed), device=device,
-                            progress=progress)  # fmt: skip
+    tasks = [(replace(config.run, d_model=d_model, seed=seed), device) for seed in config.seeds]
+    for r in map_runs(_cached_run, tasks, config.processes, progress, desc="Transformer seeds"):
         target = steps_to_target(r["history"], config.target_loss, config.smooth)
         rows.append({"model": "Transformer", **{k: r[k] for k in keep[:-1]},
                      "steps_to_target": target})  # fmt: skip
