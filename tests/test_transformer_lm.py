@@ -29,6 +29,7 @@ from seqlab.experiments.transformer_seq2seq import (
     TransformerSeq2SeqCompare,
     _check_same_data,
     cross_attention,
+    cross_heads,
     matched_d_model,
     steps_to_target,
     transformer_config,
@@ -235,3 +236,14 @@ def test_encoder_decoder_tokens_and_positions_enter_at_one_scale():
     positions = model.pos(32)  # (32, C), RMS 1 / sqrt(2)
     ratio = tokens.pow(2).mean().sqrt() / positions.pow(2).mean().sqrt()
     assert 1.0 < float(ratio) < 2.0
+
+
+def test_cross_heads_reads_every_head_within_its_bounds():
+    run = TransformerRunConfig(max_value=999, n_train=50, n_test=10, d_model=8, nhead=2)
+    model = TransformerSeq2Seq(transformer_config(run))
+    table = cross_heads(model, ["einundzwanzig", "zwölf!", "drei"])  # the "!" is skipped
+    assert len(table) == 2 * 2 and list(table["head"]) == [1, 2, 1, 2]
+    assert (table["entropy (nats)"] <= table["uniform (nats)"] + 1e-6).all()
+    assert ((table["max weight"] > 0) & (table["max weight"] <= 1)).all()
+    with pytest.raises(ValueError, match="could read none"):
+        cross_heads(model, ["!"])

@@ -41,6 +41,7 @@ __all__ = [
     "TransformerRunConfig",
     "TransformerSeq2SeqCompare",
     "cross_attention",
+    "cross_heads",
     "transformer_config",
     "transformer_run",
     "steps_to_target",
@@ -220,3 +221,33 @@ def cross_attention(
         "translation": tgt_vocab.decode(out),
         "maps": np.stack([m[0].numpy() for m in maps]),
     }
+
+
+def cross_heads(model: TransformerSeq2Seq, texts: list[str], task: str = "numbers") -> pd.DataFrame:
+    """How each cross-attention head of ``model`` spreads its weight, over ``texts``.
+
+    Outputs: one row per (layer, head), both from 1: ``entropy (nats)``, the mean entropy of a
+    row of :func:`cross_attention`'s maps (one generated character's weights over the source;
+    ln S for an even spread over S source positions), ``max weight``, the mean of a row's
+    largest weight (1: all on one source character), and ``uniform (nats)``, the mean ln S of
+    the same rows. Texts the model cannot read are skipped; raises ``ValueError`` if none is
+    left.
+    """
+    rows = []
+    for text in texts:
+        d = cross_attention(model, text, task)
+        if d["ok"]:
+            maps = d["maps"]  # (L, nh, U, S)
+            p = np.clip(maps, 1e-12, 1.0)
+            rows.append((-(maps * np.log(p)).sum(-1).mean(-1), maps.max(-1).mean(-1),
+                         np.log(maps.shape[-1])))  # fmt: skip
+    if not rows:
+        raise ValueError(f"texts: the model could read none of {texts[:3]!r}...")
+    ent, peak = (np.mean([r[i] for r in rows], axis=0) for i in (0, 1))  # (L, nh)
+    uniform = float(np.mean([r[2] for r in rows]))
+    L, nh = ent.shape
+    return pd.DataFrame(
+        [{"layer": i + 1, "head": h + 1, "entropy (nats)": float(ent[i, h]),
+          "max weight": float(peak[i, h]), "uniform (nats)": uniform}
+         for i in range(L) for h in range(nh)]
+    )  # fmt: skip
