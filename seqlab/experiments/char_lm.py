@@ -155,6 +155,29 @@ def train_char_lm(
     return model, history
 
 
+def char_batches(
+    dataset: CharDataset,
+    batch_size: int,
+    block_size: int,
+    eval_iters: int,
+    seed: int,
+    device: torch.device,
+):
+    """``(get_batch, eval_fn)`` for :func:`seqlab.train.train`: training batches (B, T) drawn
+    with a generator seeded by ``seed``, and the loss on ``eval_iters`` held-out batches drawn
+    with a fixed generator (the same batches at every evaluation, for every model)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def get_batch(step: int):
+        return dataset.batch("train", batch_size, block_size, g, device)
+
+    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
+        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
+        return estimate_loss(m, dataset, batch_size, block_size, eval_iters, fixed)
+
+    return get_batch, eval_fn
+
+
 def train_on_chars(
     model: torch.nn.Module,
     dataset: CharDataset,
@@ -171,17 +194,9 @@ def train_on_chars(
     Every model trained here sees the same batches for the same seed and is evaluated on the
     same held-out batches (a fixed generator), so the curves compare point by point (chapters
     1-3's cells and chapter 5's GPT)."""
-    g = torch.Generator().manual_seed(config.seed)
-
-    def get_batch(step: int):
-        return dataset.batch("train", config.batch_size, config.block_size, g, device)
-
-    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
-        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return estimate_loss(
-            m, dataset, config.batch_size, config.block_size, config.eval_iters, fixed
-        )
-
+    c = config
+    get_batch, eval_fn = char_batches(dataset, c.batch_size, c.block_size, c.eval_iters, c.seed,
+                                      device)  # fmt: skip
     with cpu_threads(config.cpu_threads, device):
         start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
         history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
