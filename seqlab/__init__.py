@@ -3,7 +3,7 @@
 Layers, each importing only from itself and the ones before it (``tests/test_layers.py``)::
 
     device, checks, metrics -> data -> models, gradients -> train -> bench -> experiments -> viz
-                                                                      -> figures, notebook
+                                                                      -> figures, notebook, sweep
                                                                          (chapters import all)
 
 An experiment is one function in ``seqlab/experiments/<topic>.py`` that returns a cached

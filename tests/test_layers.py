@@ -3,7 +3,7 @@ that read top to bottom.
 
 Layers, each importing only from itself and the ones before it (``seqlab/__init__.py``)::
 
-    device, checks -> data -> models -> train -> bench -> experiments -> viz -> figures, notebook
+    device, checks -> data -> models -> train -> bench -> experiments -> viz -> figures, notebook, sweep
 
 An import inside a function would hide a cycle instead of removing it, so seqlab modules are
 imported at the top of a module only.
@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("seqlab.bench",),
     ("seqlab.experiments",),
     ("seqlab.viz",),
-    ("seqlab.figures", "seqlab.notebook"),
+    ("seqlab.figures", "seqlab.notebook", "seqlab.sweep"),
 )
 MAX_LINES = 400
 

@@ -18,7 +18,9 @@ sqrt(d_k)), ``alignments`` (attention heatmaps; weights against attribution),
 ``attention_cost`` (time and memory of attention against T, fitted exponents),
 ``long_range`` (the copy task at long delays, Transformer vs LSTM), ``transformer_lm`` (a
 GPT against the LSTM at equal parameters, equal steps or seconds; the GPT's heads),
-``transformer_seq2seq`` (a Transformer encoder-decoder on chapter 4's task), ``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
+``transformer_seq2seq`` (a Transformer encoder-decoder on chapter 4's task), ``scaling`` (the
+scaling sweep: GPT and LSTM runs over sizes, budgets and seeds in a resumable table on disk;
+``scaling_specs`` which runs, ``sweep_table`` the table), ``seeds`` (repeated runs over seeds and the tie rule). ``results`` holds the result type and the
 cache, ``profiles`` the size tables.
 """
 

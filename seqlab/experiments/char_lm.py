@@ -38,7 +38,7 @@ from seqlab.experiments.param_budget import (
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
 from seqlab.models.ngram import select_ngram
-from seqlab.train import TrainConfig, estimate_loss, train
+from seqlab.train import LossFn, TrainConfig, estimate_loss, train
 
 
 @dataclass
@@ -186,10 +186,13 @@ def train_on_chars(
     device: torch.device,
     cell: str,
     hidden_size: int,
+    loss_fn: LossFn | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` on ``config``'s batches (drawn with ``config.seed``) under
     ``train_config`` and return its history: an evaluation before training (iter -1, time 0),
     then :func:`seqlab.train.train`'s rows, with columns ``cell``, ``hidden_size``, ``n_params``.
+    ``loss_fn`` replaces the training loss (:func:`seqlab.train.train`); the evaluation stays
+    the model's own loss.
 
     Every model trained here sees the same batches for the same seed and is evaluated on the
     same held-out batches (a fixed generator), so the curves compare point by point (chapters
@@ -199,7 +202,9 @@ def train_on_chars(
                                       device)  # fmt: skip
     with cpu_threads(config.cpu_threads, device):
         start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
-        history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
+        history = train(
+            model, get_batch, train_config, device=device, eval_fn=eval_fn, loss_fn=loss_fn
+        )
     history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
     history["cell"], history["hidden_size"], history["n_params"] = (
         cell,

@@ -253,6 +253,56 @@ EFFICIENT = {
         rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
     ),
 }
+
+# -- chapter 7b, more from a fixed budget (helper budget) -------------------------------------
+# One short run shape for all three studies (context 32, batch 32); the student of the
+# distillation study *is* the dense base of the mixture-of-experts study (same row object), so
+# its runs are trained once and come from the cache; the int8 study quantises the teacher.
+_BUDGET_RUN = dict(
+    cells=("lstm",), reference="lstm", batch_size=32, block_size=32,
+    max_iters=P(10, 300), eval_interval=P(10, 50), eval_iters=P(2, 8),
+)
+_BUDGET_STUDENT = dict(n_layer=1, n_head=4, n_embd=P(16, 32), bias=False,
+                       learning_rate=6e-3, warmup_iters=P(3, 20))
+_BUDGET_DISTILL = dict(
+    teacher=dict(n_layer=P(1, 2), n_head=4, n_embd=P(32, 64), bias=False,
+                 learning_rate=P(6e-3, 3e-3), warmup_iters=P(3, 30)),
+    student=_BUDGET_STUDENT, run=_BUDGET_RUN, teacher_iters=P(20, 500),
+    temperature=2.0, alpha=0.5, seeds=_SEEDS,
+)
+BUDGET = {
+    "distillation": _BUDGET_DISTILL,
+    "quantization": dict(model=_BUDGET_DISTILL, batches=(1, 32), warmup=P(1, 3),
+                         repeats=P(3, 20), rounds=3, threads=1, eval_iters=P(2, 20)),
+    "moe": dict(gpt=_BUDGET_STUDENT, run=_BUDGET_RUN, n_expert=4, top_k=2,
+                aux_loss_coef=0.01, load_batches=P(2, 8), seeds=_SEEDS),
+}
+
+# -- chapter 7, scaling laws: the sweep (seqlab.experiments.scaling) ---------------------------
+# GPT sizes (n_layer, n_head, n_embd) x budgets (max_iters, each its own cosine) x seeds; LSTMs
+# (n_layer, hidden_size) at the comparison budget over comparison_seeds (>= 3). Rates: Kaplan's
+# eq. D.1 x gpt_lr_scales (one per size), lstm_learning_rates; both checked at /3 and x3 by
+# the sweep itself (scaling_specs.lr_check_specs), tuned on 150-step runs (scaling_specs).
+# standard: 74 runs, ~12 CPU-minutes at 1 thread (timed per size, 2026-11-30; see the report).
+SCALING = {
+    "sweep": dict(
+        gpt_sizes=P(((1, 2, 16), (1, 2, 32), (2, 2, 32)),
+                    ((1, 2, 16), (1, 2, 32), (2, 2, 32), (2, 4, 48), (2, 4, 64), (3, 4, 96)),
+                    ((1, 2, 32), (2, 4, 64), (3, 4, 128), (4, 4, 192), (6, 6, 256),
+                     (6, 6, 384), (8, 8, 512))),
+        gpt_lr_scales=P((27.0, 9.0, 3.0), (27.0, 9.0, 3.0, 3.0, 3.0, 3.0), (3.0,)),
+        budgets=P((10, 20), (60, 150, 375), (500, 1000, 2000)),
+        seeds=P((0, 1), (0, 1), (0, 1, 2)),
+        lstm_sizes=P(((1, 16), (1, 32)), ((1, 32), (1, 64), (1, 128), (1, 256)),
+                     ((1, 64), (1, 128), (1, 256), (1, 512), (2, 512))),
+        lstm_learning_rates=P((3e-2,), (3e-2, 3e-2, 1e-2, 1e-2), (1e-2,)),
+        lstm_budgets=P((20,), (150,), (1000,)), comparison_seeds=(0, 1, 2),
+        lr_check_factors=(1 / 3, 3.0),
+        block_size=P(32, 64, 128), batch_size=P(16, 32, 64),
+        eval_iters=P(2, 8, 20), eval_batch_size=P(32, 64, 64),
+        dtype=P("float32", "float32", "bfloat16"),
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -263,6 +313,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {**TRANSFORMER, **TRANSFORMER_LM},
     "reproduction": REPRODUCTION,
     "cost": {**COST, **EFFICIENT},
+    "budget": BUDGET,
+    "scaling": SCALING,
 }
 
 

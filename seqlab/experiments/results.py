@@ -128,7 +128,7 @@ class Result:
 
 #: what cannot change a result but through the config: the layers above experiments (they
 #: draw and present) and the size table
-_NOT_HASHED = ("viz/", "figures.py", "notebook.py", "experiments/profiles.py")
+_NOT_HASHED = ("viz/", "figures.py", "notebook.py", "sweep.py", "experiments/profiles.py")
 
 
 def _source_files() -> list[Path]:
