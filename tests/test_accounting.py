@@ -122,3 +122,34 @@ def test_flops_need_a_context_for_attention():
         flops_per_token(block, T=0)
     with pytest.raises(ValueError, match="training must be True or False, got 1"):
         flops_per_token(block, training=1, T=4)
+
+
+@pytest.mark.parametrize(
+    "attention,window,T,training",
+    [("sliding", 4, 16, False), ("sliding", 4, 16, True), ("sliding", 32, 16, True),
+     ("linear", None, 16, False), ("linear", None, 128, True)],
+)  # fmt: skip
+def test_efficient_attention_flops_equal_flop_counter(attention, window, T, training):
+    torch.manual_seed(0)
+    C, L, nh = 16, 2, 4
+    cfg = GPTConfig(V, 128, L, nh, C, attention=attention, window=window)
+    model = GPT(cfg)
+    idx = torch.randint(0, V, (2, T))
+    predicted = flops_per_token(model, training=training, T=T)
+    assert measured_per_token(model, idx, training) == predicted  # exactly the kernels' matmuls
+    if attention == "sliding":  # each query meets 2 min(w, T) keys of two blocks
+        attn = 4 * 2 * min(window, T) * C
+    else:  # chunk c = min(64, T): 4 c C inside, 4 C hs across chunks, 2 C for the normaliser
+        attn = 4 * min(64, T) * C + 4 * C * (C // nh) + 2 * C
+    assert predicted == (3 if training else 1) * (2 * (12 * L * C * C + V * C) + L * attn)
+    full = flops_per_token(GPT(GPTConfig(V, 128, L, nh, C)), training=training, T=T)
+    assert (predicted < full) == (attention == "sliding" and 2 * window < T or T > 64)
+
+
+def test_efficient_attention_flops_round_padded_blocks():
+    model = GPT(GPTConfig(V, 64, 1, 2, 8, attention="sliding", window=4))
+    T, w, C = 10, 4, 8  # 3 blocks of 4 queries, the last padded
+    assert (
+        flops_per_token(model, training=False, T=T) - flops_per_token(model, training=False, T=8)
+        == round(4 * 2 * w * C * 12 / T) - 4 * 2 * w * C
+    )

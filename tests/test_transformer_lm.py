@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -20,6 +21,7 @@ from seqlab.experiments.transformer_lm import (
     gpt_heads,
     gpt_vs_lstm,
     head_entropy,
+    head_table,
     matched_lstm,
 )
 from seqlab.experiments.transformer_seq2seq import (
@@ -27,7 +29,9 @@ from seqlab.experiments.transformer_seq2seq import (
     TransformerSeq2SeqCompare,
     _check_same_data,
     cross_attention,
+    cross_heads,
     matched_d_model,
+    steps_to_target,
     transformer_config,
 )
 from seqlab.models import GPT, RecurrentLM, RecurrentLMConfig, count_params
@@ -114,6 +118,24 @@ def test_gpt_heads_rows_sum_to_one_and_are_causal():
     assert "never seen" in gpt_heads(model, "ROMEO ☃")["message"]
 
 
+def test_head_table_reads_previous_character_and_entropy():
+    T = 4
+    prev = np.eye(T, k=-1)
+    prev[0, 0] = 1.0  # a head that looks one character back (the first row at itself)
+    uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]  # spread evenly
+    maps = np.stack([np.stack([prev, uniform])])  # (L=1, nh=2, T, T)
+    table = head_table(maps)
+    assert list(table["head"]) == [1, 2] and (table["layer"] == 1).all()
+    np.testing.assert_allclose(
+        table["weight on previous char"], [1.0, np.mean([1 / 2, 1 / 3, 1 / 4])]
+    )
+    np.testing.assert_allclose(
+        table["entropy (nats)"], [0.0, np.log(np.arange(1, T + 1)).mean()], atol=1e-9
+    )
+    with pytest.raises(ValueError, match="maps must be an array"):
+        head_table(maps[0])
+
+
 def test_layer_head_interactive_has_a_state_per_text_layer_head_and_fast_slider():
     model = GPT(gpt_config(GPTLMConfig(n_layer=2, n_head=4, n_embd=16),
                            CharLMConfig(block_size=32), V))  # fmt: skip
@@ -194,3 +216,34 @@ def test_greedy_decode_works_for_the_transformer():
     model = TransformerSeq2Seq(10, 9, d_model=16, nhead=2, num_layers=1)
     out = greedy_decode(model, torch.randint(0, 10, (3, 5)), 4, bos=1, eos=2)
     assert out.shape[0] == 3 and out.shape[1] <= 4
+
+
+def test_steps_to_target_is_the_first_smoothed_step_at_the_target():
+    history = pd.DataFrame({"iter": range(6), "loss": [3.0, 1.0, 0.5, 0.2, 0.1, 0.05]})
+    # steps done: (0.5 + 0.2) / 2 > 0.3 after step 4 (iter 3), (0.2 + 0.1) / 2 after step 5
+    assert steps_to_target(history, 0.3, smooth=2) == 5
+    assert steps_to_target(history, 0.05, smooth=1) == 6
+    assert np.isnan(steps_to_target(history, 0.01))
+    with pytest.raises(ValueError, match="smooth must be an int >= 1, got 0"):
+        steps_to_target(history, 0.1, smooth=0)
+
+
+def test_encoder_decoder_tokens_and_positions_enter_at_one_scale():
+    # Vaswani et al. scale embeddings by sqrt(C); with torch's N(0, 1) start the tokens were
+    # sqrt(C) times louder than the sinusoids and the model could hardly use word order
+    model = TransformerSeq2Seq(40, 12, d_model=64, nhead=4, num_layers=1)
+    tokens = model.src_emb.weight * model.scale  # (V, C)
+    positions = model.pos(32)  # (32, C), RMS 1 / sqrt(2)
+    ratio = tokens.pow(2).mean().sqrt() / positions.pow(2).mean().sqrt()
+    assert 1.0 < float(ratio) < 2.0
+
+
+def test_cross_heads_reads_every_head_within_its_bounds():
+    run = TransformerRunConfig(max_value=999, n_train=50, n_test=10, d_model=8, nhead=2)
+    model = TransformerSeq2Seq(transformer_config(run))
+    table = cross_heads(model, ["einundzwanzig", "zwölf!", "drei"])  # the "!" is skipped
+    assert len(table) == 2 * 2 and list(table["head"]) == [1, 2, 1, 2]
+    assert (table["entropy (nats)"] <= table["uniform (nats)"] + 1e-6).all()
+    assert ((table["max weight"] > 0) & (table["max weight"] <= 1)).all()
+    with pytest.raises(ValueError, match="could read none"):
+        cross_heads(model, ["!"])

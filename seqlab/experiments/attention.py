@@ -54,15 +54,18 @@ KIND_NAMES = {
 
 
 @dataclass
-class Seq2SeqRunConfig:
-    """One training run of an ``RNNSeq2Seq`` on a translation task.
+class Seq2SeqTaskConfig:
+    """The data and training fields every model trained on a translation task shares (chapter
+    4's RNNs, chapter 5's Transformer: :class:`Seq2SeqRunConfig` and
+    ``seqlab.experiments.transformer_seq2seq.TransformerRunConfig`` add their model's fields).
 
     Data: ``task`` "numbers" (``lang``, numbers up to ``max_value``) or "dates"; ``n_train`` /
     ``n_test`` unique pairs drawn with ``data_seed`` (the same data for every model and seed).
-    Model: ``attention``, ``hidden_size``, ``n_embd``, a GRU. Training: ``max_iters`` AdamW steps
-    of ``batch_size`` with ``learning_rate`` (warm-up, cosine), ``seed`` (initial weights and
-    batches). ``n_checkpoints`` weight snapshots are kept, evenly spaced, the last at the end.
-    ``cpu_threads``: torch threads while training on a CPU (:func:`seqlab.device.cpu_threads`).
+    Training: ``max_iters`` AdamW steps of ``batch_size`` with ``learning_rate`` (warm-up,
+    cosine), ``seed`` (initial weights and batches). ``n_checkpoints`` weight snapshots are
+    kept, evenly spaced, the last at the end; ``length_bins`` group the test pairs by source
+    length. ``cpu_threads``: torch threads while training on a CPU
+    (:func:`seqlab.device.cpu_threads`).
     """
 
     task: str = "numbers"
@@ -71,9 +74,6 @@ class Seq2SeqRunConfig:
     n_train: int = 5000
     n_test: int = 1000
     data_seed: int = 0
-    attention: str = "additive"
-    hidden_size: int = 64
-    n_embd: int = 32
     batch_size: int = 128
     max_iters: int = 300
     learning_rate: float = 1e-2
@@ -82,6 +82,21 @@ class Seq2SeqRunConfig:
     length_bins: tuple[int, ...] = (0, 15, 25, 35, 45, 80)
     seed: int = 0
     cpu_threads: int | str | None = "recurrent"
+
+    #: the fields that fix the data, the batches and the number of steps
+    SAME_DATA = ("task", "lang", "max_value", "n_train", "n_test", "data_seed", "batch_size",
+                 "max_iters")  # fmt: skip
+
+
+@dataclass
+class Seq2SeqRunConfig(Seq2SeqTaskConfig):
+    """One training run of an ``RNNSeq2Seq`` on a translation task: the fields of
+    :class:`Seq2SeqTaskConfig` and the model, ``attention``, ``hidden_size``, ``n_embd``, a GRU.
+    """
+
+    attention: str = "additive"
+    hidden_size: int = 64
+    n_embd: int = 32
 
     def __post_init__(self) -> None:
         check_choice(self.attention, ATTENTIONS, "attention")
@@ -313,6 +328,7 @@ __all__ = [
     "KIND_NAMES",
     "BottleneckConfig",
     "Seq2SeqRunConfig",
+    "Seq2SeqTaskConfig",
     "bottleneck",
     "load_snapshot",
     "model_config",

@@ -38,7 +38,7 @@ from seqlab.experiments.param_budget import (
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.models import RecurrentLM, RecurrentLMConfig, count_params
 from seqlab.models.ngram import select_ngram
-from seqlab.train import TrainConfig, estimate_loss, train
+from seqlab.train import LossFn, TrainConfig, estimate_loss, train
 
 
 @dataclass
@@ -139,17 +139,6 @@ def train_char_lm(
         n_layer=config.n_layer,
     )
     model = RecurrentLM(model_config).to(device)
-    g = torch.Generator().manual_seed(config.seed)
-
-    def get_batch(step: int):
-        return dataset.batch("train", config.batch_size, config.block_size, g, device)
-
-    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
-        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return estimate_loss(
-            m, dataset, config.batch_size, config.block_size, config.eval_iters, fixed
-        )
-
     timed = config.time_budget_s is not None
     train_config = TrainConfig(
         max_iters=config.max_iters,
@@ -162,16 +151,67 @@ def train_char_lm(
         seed=config.seed,
         progress=progress,
     )
+    history = train_on_chars(model, dataset, config, train_config, device, cell, hidden_size)
+    return model, history
+
+
+def char_batches(
+    dataset: CharDataset,
+    batch_size: int,
+    block_size: int,
+    eval_iters: int,
+    seed: int,
+    device: torch.device,
+):
+    """``(get_batch, eval_fn)`` for :func:`seqlab.train.train`: training batches (B, T) drawn
+    with a generator seeded by ``seed``, and the loss on ``eval_iters`` held-out batches drawn
+    with a fixed generator (the same batches at every evaluation, for every model)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def get_batch(step: int):
+        return dataset.batch("train", batch_size, block_size, g, device)
+
+    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
+        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
+        return estimate_loss(m, dataset, batch_size, block_size, eval_iters, fixed)
+
+    return get_batch, eval_fn
+
+
+def train_on_chars(
+    model: torch.nn.Module,
+    dataset: CharDataset,
+    config: CharLMConfig,
+    train_config: TrainConfig,
+    device: torch.device,
+    cell: str,
+    hidden_size: int,
+    loss_fn: LossFn | None = None,
+) -> pd.DataFrame:
+    """Train ``model`` on ``config``'s batches (drawn with ``config.seed``) under
+    ``train_config`` and return its history: an evaluation before training (iter -1, time 0),
+    then :func:`seqlab.train.train`'s rows, with columns ``cell``, ``hidden_size``, ``n_params``.
+    ``loss_fn`` replaces the training loss (:func:`seqlab.train.train`); the evaluation stays
+    the model's own loss.
+
+    Every model trained here sees the same batches for the same seed and is evaluated on the
+    same held-out batches (a fixed generator), so the curves compare point by point (chapters
+    1-3's cells and chapter 5's GPT)."""
+    c = config
+    get_batch, eval_fn = char_batches(dataset, c.batch_size, c.block_size, c.eval_iters, c.seed,
+                                      device)  # fmt: skip
     with cpu_threads(config.cpu_threads, device):
         start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
-        history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
+        history = train(
+            model, get_batch, train_config, device=device, eval_fn=eval_fn, loss_fn=loss_fn
+        )
     history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
     history["cell"], history["hidden_size"], history["n_params"] = (
         cell,
         hidden_size,
         count_params(model),
     )
-    return model, history
+    return history
 
 
 def summarize(history: pd.DataFrame) -> pd.DataFrame:

@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 
 from seqlab.bench.timing import BenchTimeout, is_oom, time_fn
 from seqlab.device import cpu_threads
-from seqlab.experiments.char_lm import shakespeare
+from seqlab.experiments.char_lm import char_batches, shakespeare
 from seqlab.experiments.results import experiment
 from seqlab.models import GPT, GPTConfig, count_params
 from seqlab.models.attention import _fused_sdpa, scaled_dot_product_attention
 from seqlab.models.efficient_attention import linear_attention, sliding_window_attention
-from seqlab.train import TrainConfig, estimate_loss, train
+from seqlab.train import TrainConfig, train
 
 __all__ = ["ATTENTION_NAMES", "EfficientConfig", "EfficientCostConfig", "crossover"]
 __all__ += ["efficient_cost", "efficient_lm"]
@@ -70,17 +70,8 @@ def train_gpt(config: EfficientConfig, attention: str, seed: int, device, progre
     model = GPT(GPTConfig(vocab_size=data.tokenizer.vocab_size, block_size=config.block_size,
                           n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,
                           attention=attention, window=window)).to(device)  # fmt: skip
-    g = torch.Generator().manual_seed(seed)
-
-    def get_batch(step: int):
-        return data.batch("train", config.batch_size, config.block_size, g, device)
-
-    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
-        fixed = torch.Generator().manual_seed(12_345)  # the same held-out batches every time
-        return estimate_loss(
-            m, data, config.batch_size, config.block_size, config.eval_iters, fixed
-        )
-
+    c = config
+    get_batch, eval_fn = char_batches(data, c.batch_size, c.block_size, c.eval_iters, seed, device)
     tc = TrainConfig(max_iters=config.max_iters, learning_rate=config.learning_rate,
                      warmup_iters=config.warmup_iters, eval_interval=config.max_iters,
                      seed=seed, progress=progress)  # fmt: skip

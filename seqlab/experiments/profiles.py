@@ -163,6 +163,7 @@ TRANSFORMER = {
         depths=P((1, 2), (2, 4, 8)), warmups=P((0, 5), (0, 100)), seeds=(0, 1, 2),
         n_embd=32, block_size=16, batch_size=8, max_iters=P(10, 200, 1000),
         learning_rate=3e-3, eval_iters=P(2, 8), grad_batches=P(2, 4),
+        processes=P(1, None),  # standard: the runs side by side, one per core (same numbers)
     ),
 }
 
@@ -193,6 +194,7 @@ TRANSFORMER_LM = {
         run={**_S2S_DATA, "nhead": 4, "num_layers": P(1, 1, 2), "learning_rate": 1e-2,  # as RNN
              "warmup_iters": P(5, 20), "n_checkpoints": P(2, 4)},
         rnn="attention.bottleneck", reference="additive", seeds=_SEEDS,
+        processes=P(1, None, 1),  # standard: seeds side by side on the cores (same numbers)
     ),
 }
 

@@ -27,6 +27,7 @@ import torch
 from seqlab.data.corpus import CharDataset
 from seqlab.device import cpu_threads
 from seqlab.experiments.char_lm import shakespeare
+from seqlab.experiments.parallel import map_runs
 from seqlab.experiments.results import Result, experiment
 from seqlab.experiments.seeds import compare, join_words
 from seqlab.models.gpt import GPT, GPTConfig
@@ -48,7 +49,9 @@ class StabilityConfig:
     at peak ``learning_rate`` (then cosine to a tenth), ``grad_clip`` (None: no clipping, so a
     large gradient reaches the weights). ``eval_iters`` validation batches score each run.
     ``grad_batches`` batches per model give the gradient norms at initialisation, for each
-    of ``inits`` ("gpt2": as trained; "xavier": :func:`xavier_init_`)."""
+    of ``inits`` ("gpt2": as trained; "xavier": :func:`xavier_init_`). ``processes``: the
+    runs train side by side in that many processes (None: one per core), one thread each:
+    the same numbers, less wall time (:func:`seqlab.experiments.parallel.map_runs`)."""
 
     norm_first: tuple[bool, ...] = (False, True)
     warmups: tuple[int, ...] = (0, 50)
@@ -65,6 +68,7 @@ class StabilityConfig:
     grad_batches: int = 4
     inits: tuple[str, ...] = ("gpt2", "xavier")
     cpu_threads: int | str | None = 1
+    processes: int | None = 1
 
     def __post_init__(self) -> None:
         if max(self.warmups) > self.max_iters:
@@ -113,6 +117,27 @@ def init_grad_norms(model: GPT, batches: list[tuple[torch.Tensor, torch.Tensor]]
                              ffn_grad_norm=norms[:, 1]))  # fmt: skip
 
 
+def _train_run(c: StabilityConfig, norm_first: bool, depth: int, seed: int, warmup: int) -> dict:
+    """One run of the grid: a row of :func:`stability`'s ``runs``."""
+    dataset = shakespeare()
+    model = _model(dataset, c, norm_first, depth, seed)
+    batches = torch.Generator().manual_seed(seed)
+    tc = TrainConfig(max_iters=c.max_iters, learning_rate=c.learning_rate, warmup_iters=warmup,
+                     grad_clip=c.grad_clip, on_nan="stop", log_interval=50, seed=seed,
+                     progress=False)  # fmt: skip
+    get_batch = lambda it: dataset.batch("train", c.batch_size, c.block_size, batches)  # noqa: E731
+    history = train(model, get_batch, tc)
+    diverged = not np.isfinite(history[["loss", "grad_norm"]].to_numpy()).all()
+    val = np.nan
+    if not diverged:
+        ev = torch.Generator().manual_seed(12_345)
+        val = estimate_loss(model, dataset, 64, c.block_size, c.eval_iters, ev)["val"]
+    return dict(ln=LN_NAMES[norm_first], norm_first=norm_first, warmup=warmup, n_layer=depth,
+                seed=seed, steps=len(history), diverged=diverged,
+                diverged_at=int(history["iter"].iloc[-1]) if diverged else None,
+                val_loss=val, max_grad_norm=float(history["grad_norm"].max()))  # fmt: skip
+
+
 @experiment("transformer.stability")
 def stability(config: StabilityConfig, device: torch.device, progress: bool) -> dict:
     """Train the grid; measure gradients at initialisation.
@@ -127,7 +152,7 @@ def stability(config: StabilityConfig, device: torch.device, progress: bool) -> 
     fixed = torch.Generator().manual_seed(99)
     grad_batches = [dataset.batch("train", c.batch_size, c.block_size, fixed)
                     for _ in range(c.grad_batches)]  # fmt: skip
-    runs, grads = [], []
+    grads = []
     grid = list(itertools.product(c.norm_first, c.depths, c.seeds))
     with cpu_threads(c.cpu_threads, "cpu"):
         for (norm_first, depth, seed), init in itertools.product(grid, c.inits):
@@ -135,27 +160,9 @@ def stability(config: StabilityConfig, device: torch.device, progress: bool) -> 
             model = xavier_init_(model) if init == "xavier" else model
             g = init_grad_norms(model, grad_batches)
             grads.append(g.assign(ln=LN_NAMES[norm_first], init=init, n_layer=depth, seed=seed))
-        for norm_first, depth, seed in grid:
-            for warmup in c.warmups:
-                model = _model(dataset, c, norm_first, depth, seed)
-                batches = torch.Generator().manual_seed(seed)
-                tc = TrainConfig(max_iters=c.max_iters, learning_rate=c.learning_rate,
-                                 warmup_iters=warmup, grad_clip=c.grad_clip, on_nan="stop",
-                                 log_interval=50, seed=seed, progress=progress)  # fmt: skip
-                history = train(
-                    model,
-                    lambda it, g=batches: dataset.batch("train", c.batch_size, c.block_size, g),
-                    tc,
-                )
-                diverged = not np.isfinite(history[["loss", "grad_norm"]].to_numpy()).all()
-                val = np.nan
-                if not diverged:
-                    ev = torch.Generator().manual_seed(12_345)
-                    val = estimate_loss(model, dataset, 64, c.block_size, c.eval_iters, ev)["val"]
-                runs.append(dict(ln=LN_NAMES[norm_first], norm_first=norm_first, warmup=warmup,
-                                 n_layer=depth, seed=seed, steps=len(history), diverged=diverged,
-                                 diverged_at=int(history["iter"].iloc[-1]) if diverged else None,
-                                 val_loss=val, max_grad_norm=float(history["grad_norm"].max())))  # fmt: skip
+    tasks = [(c, *run, warmup) for run in grid for warmup in c.warmups]
+    with cpu_threads(c.cpu_threads, "cpu"):  # each run one thread, in processes side by side
+        runs = map_runs(_train_run, tasks, c.processes, progress, desc="stability grid")
     train_ids = dataset.split("train")
     freq = torch.bincount(train_ids, minlength=dataset.tokenizer.vocab_size).double() + 1
     logp = (freq / freq.sum()).log()

@@ -26,13 +26,12 @@ import pandas as pd
 import torch
 
 from seqlab.data.corpus import CharDataset
-from seqlab.device import cpu_threads
-from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
+from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare, train_on_chars
 from seqlab.experiments.param_budget import hidden_for_budget, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.metrics import bpc
 from seqlab.models import GPT, GPTConfig, count_params
-from seqlab.train import LossFn, TrainConfig, estimate_loss, train
+from seqlab.train import LossFn, TrainConfig
 
 __all__ = [
     "GPTLMConfig",
@@ -43,6 +42,7 @@ __all__ = [
     "gpt_lm",
     "gpt_vs_lstm",
     "head_entropy",
+    "head_table",
     "matched_lstm",
     "train_gpt_lm",
 ]
@@ -110,15 +110,6 @@ def train_gpt_lm(
     device = torch.device(device or "cpu")
     torch.manual_seed(run.seed)
     model = GPT(model_config or gpt_config(gpt, run, dataset.tokenizer.vocab_size)).to(device)
-    g = torch.Generator().manual_seed(run.seed)
-
-    def get_batch(step: int):
-        return dataset.batch("train", run.batch_size, run.block_size, g, device)
-
-    def eval_fn(m: torch.nn.Module) -> dict[str, float]:
-        fixed = torch.Generator().manual_seed(12_345)  # as train_char_lm: the same batches
-        return estimate_loss(m, dataset, run.batch_size, run.block_size, run.eval_iters, fixed)
-
     timed = run.time_budget_s is not None
     train_config = TrainConfig(
         max_iters=run.max_iters,
@@ -132,16 +123,8 @@ def train_gpt_lm(
         seed=run.seed,
         progress=progress,
     )
-    with cpu_threads(run.cpu_threads, device):
-        start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
-        history = train(
-            model, get_batch, train_config, device=device, eval_fn=eval_fn, loss_fn=loss_fn
-        )
-    history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
-    history["cell"], history["hidden_size"], history["n_params"] = (
-        "gpt",
-        model.config.n_embd,
-        count_params(model),
+    history = train_on_chars(
+        model, dataset, run, train_config, device, "gpt", model.config.n_embd, loss_fn
     )
     return model, history
 
@@ -260,3 +243,18 @@ def head_entropy(maps: np.ndarray) -> np.ndarray:
     head looks at one character; high (up to ln(i + 1) for query i): it spreads out."""
     p = np.clip(maps, 1e-12, 1.0)
     return -(maps * np.log(p)).sum(-1).mean(-1)
+
+
+def head_table(maps: np.ndarray) -> pd.DataFrame:
+    """One row per head of ``maps`` (L, nh, T, T) (:func:`gpt_heads`): ``layer``, ``head``
+    (both from 1), ``entropy (nats)`` (:func:`head_entropy`) and ``weight on previous char``,
+    the mean over queries i >= 1 of the weight on key i - 1 (the first sub-diagonal)."""
+    if not isinstance(maps, np.ndarray) or maps.ndim != 4 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(f"maps must be an array (L, nh, T, T), got {getattr(maps, 'shape', maps)}")
+    prev = np.diagonal(maps, offset=-1, axis1=2, axis2=3).mean(-1)  # (L, nh)
+    ent = head_entropy(maps)  # (L, nh)
+    L, nh = maps.shape[:2]
+    return pd.DataFrame(
+        [{"layer": i + 1, "head": h + 1, "entropy (nats)": float(ent[i, h]),
+          "weight on previous char": float(prev[i, h])} for i in range(L) for h in range(nh)]
+    )  # fmt: skip

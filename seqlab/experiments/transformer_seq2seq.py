@@ -5,7 +5,9 @@ number words -> digits) on exactly the data, batches and number of steps of chap
 :func:`~seqlab.experiments.attention.bottleneck` runs, once per seed, with ``d_model`` chosen so
 that its parameter count is closest to the RNN's with ``reference`` attention; the RNN's runs are
 that chapter's (cached). Training and scoring are
-:func:`~seqlab.experiments.attention.run_seq2seq`'s, so the numbers compare one to one.
+:func:`~seqlab.experiments.attention.run_seq2seq`'s, so the numbers compare one to one: at
+equal steps (exact match after ``max_iters``), and by the steps each model needs to bring its
+training loss down to a target (:func:`steps_to_target`).
 
 :func:`cross_attention` translates a text and returns every cross-attention map (layer x head):
 where each output digit looks in the source, computed once per text for the heatmap's sliders.
@@ -24,10 +26,13 @@ import torch
 from seqlab.data.translation_data import task_vocabs
 from seqlab.experiments.attention import (
     BottleneckConfig,
+    Seq2SeqTaskConfig,
     bottleneck,
     run_seq2seq,
+    seq2seq_run,
     task_data,
 )
+from seqlab.experiments.parallel import map_runs
 from seqlab.experiments.param_budget import hidden_for_budget
 from seqlab.experiments.results import experiment
 from seqlab.models.seq2seq import TransformerSeq2Seq, TransformerSeq2SeqConfig, greedy_decode
@@ -36,35 +41,24 @@ __all__ = [
     "TransformerRunConfig",
     "TransformerSeq2SeqCompare",
     "cross_attention",
+    "cross_heads",
     "transformer_config",
     "transformer_run",
+    "steps_to_target",
     "transformer_seq2seq",
 ]
 
 
 @dataclass
-class TransformerRunConfig:
-    """One Transformer run on a translation task: the data and training fields mean what they
-    mean in :class:`~seqlab.experiments.attention.Seq2SeqRunConfig`; the model is ``d_model``,
-    ``nhead``, ``num_layers`` (encoder and decoder each), pre-LN, no dropout."""
+class TransformerRunConfig(Seq2SeqTaskConfig):
+    """One Transformer run on a translation task: the data and training fields of
+    :class:`~seqlab.experiments.attention.Seq2SeqTaskConfig` (shared with chapter 4's RNN runs);
+    the model is ``d_model``, ``nhead``, ``num_layers`` (encoder and decoder each), pre-LN, no
+    dropout."""
 
-    task: str = "numbers"
-    lang: str = "de"
-    max_value: int = 99_999
-    n_train: int = 5000
-    n_test: int = 1000
-    data_seed: int = 0
     d_model: int = 32
     nhead: int = 4
     num_layers: int = 2
-    batch_size: int = 128
-    max_iters: int = 300
-    learning_rate: float = 3e-3
-    warmup_iters: int = 20
-    n_checkpoints: int = 4
-    length_bins: tuple[int, ...] = (0, 15, 25, 35, 45, 80)
-    seed: int = 0
-    cpu_threads: int | str | None = "recurrent"  # one thread: deterministic, as chapter 4
 
 
 def transformer_config(config: TransformerRunConfig, d_model: int | None = None):
@@ -85,16 +79,42 @@ def transformer_run(config: TransformerRunConfig, device: torch.device, progress
     return run_seq2seq(config, device, progress, build=lambda: TransformerSeq2Seq(model_config))
 
 
+def _cached_run(config: TransformerRunConfig, device: torch.device):
+    return transformer_run(config, device=device, progress=False)
+
+
 @dataclass
 class TransformerSeq2SeqCompare:
     """``run`` once per seed beside the RNN runs of the row ``rnn`` (a
     :func:`~seqlab.experiments.attention.bottleneck` row) with attention ``reference``;
-    ``d_model`` (a multiple of ``run.nhead``) gives the parameter count closest to that RNN's."""
+    ``d_model`` (a multiple of ``run.nhead``) gives the parameter count closest to that RNN's;
+    ``target_loss``: the training loss (mean of the last ``smooth`` steps) whose first step is
+    reported; ``processes``: the Transformer's seeds train side by side in that many processes
+    (None: one per core; :func:`seqlab.experiments.parallel.map_runs`, the same numbers)."""
 
     run: TransformerRunConfig = field(default_factory=TransformerRunConfig)
     rnn: str = "attention.bottleneck"
     reference: str = "additive"
     seeds: tuple[int, ...] = (0, 1, 2)
+    target_loss: float = 0.1
+    smooth: int = 10
+    processes: int | None = 1
+
+
+def steps_to_target(history: pd.DataFrame, target: float, smooth: int = 10) -> float:
+    """The first step after which the training loss, averaged over the last ``smooth`` steps,
+    is at most ``target`` (nats per target character); NaN if the run never got there.
+
+    Inputs: ``history`` of :func:`seqlab.train.train` (columns ``iter``, ``loss``). Raises
+    ``ValueError`` for ``target`` <= 0 or ``smooth`` < 1.
+    """
+    if not target > 0:
+        raise ValueError(f"target must be > 0 (a loss in nats), got {target!r}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"smooth must be an int >= 1, got {smooth!r}")
+    mean = history["loss"].rolling(smooth).mean().to_numpy()  # NaN for the first smooth-1
+    hit = np.flatnonzero(mean <= target)
+    return float(history["iter"].iloc[hit[0]] + 1) if len(hit) else float("nan")
 
 
 def matched_d_model(run: TransformerRunConfig, budget: int) -> int:
@@ -113,23 +133,32 @@ def transformer_seq2seq(
     """The Transformer encoder-decoder and chapter 4's RNN with attention, over seeds.
 
     Values: ``runs`` (one row per model and seed: model "Transformer" | "RNN + <kind>", seed,
-    n_params, steps_done, train_s, exact_match, char_accuracy, final_loss), ``d_model``,
+    n_params, steps_done, train_s, exact_match, char_accuracy, final_loss, steps_to_target:
+    :func:`steps_to_target` of ``target_loss``, NaN if not reached), ``d_model``,
     ``rnn_params``, ``model`` (the seed-0 Transformer, a SavedModel), ``predictions`` (its test
     outputs), ``test`` (the test pairs).
     """
     bn_config = bottleneck.config(config.rnn)
     _check_same_data(config.run, bn_config)
     bn = bottleneck(bn_config, device=device, progress=progress)
-    rnn = bn["runs"][bn["runs"]["attention"] == config.reference]
+    rnn = bn["runs"][bn["runs"]["attention"] == config.reference].copy()
+    rnn_run = replace(bn_config.run, attention=config.reference,
+                      hidden_size=bn["hidden_sizes"][config.reference])  # fmt: skip
+    rnn["steps_to_target"] = [  # the runs of the bottleneck row: read from the cache
+        steps_to_target(seq2seq_run(replace(rnn_run, seed=int(s)), device=device)["history"],
+                        config.target_loss, config.smooth)
+        for s in rnn["seed"]
+    ]  # fmt: skip
     rnn_params = int(rnn["n_params"].iloc[0])
     d_model = matched_d_model(config.run, rnn_params)
     keep = ["seed", "n_params", "steps_done", "train_s", "exact_match", "char_accuracy",
-            "final_loss"]  # fmt: skip
+            "final_loss", "steps_to_target"]  # fmt: skip
     rows, first = [], None
-    for seed in config.seeds:
-        r = transformer_run(replace(config.run, d_model=d_model, seed=seed), device=device,
-                            progress=progress)  # fmt: skip
-        rows.append({"model": "Transformer", **{k: r[k] for k in keep}})
+    tasks = [(replace(config.run, d_model=d_model, seed=seed), device) for seed in config.seeds]
+    for r in map_runs(_cached_run, tasks, config.processes, progress, desc="Transformer seeds"):
+        target = steps_to_target(r["history"], config.target_loss, config.smooth)
+        rows.append({"model": "Transformer", **{k: r[k] for k in keep[:-1]},
+                     "steps_to_target": target})  # fmt: skip
         first = first or r
     runs = pd.concat(
         [pd.DataFrame(rows), rnn[keep].assign(model=f"RNN + {config.reference} attention")],
@@ -147,8 +176,7 @@ def transformer_seq2seq(
 
 def _check_same_data(run: TransformerRunConfig, bn: BottleneckConfig) -> None:
     """The comparison is one to one only on the same data, batches and steps."""
-    for name in ("task", "lang", "max_value", "n_train", "n_test", "data_seed", "batch_size",
-                 "max_iters"):  # fmt: skip
+    for name in Seq2SeqTaskConfig.SAME_DATA:
         if getattr(run, name) != getattr(bn.run, name):
             raise ValueError(
                 f"run.{name}={getattr(run, name)!r} differs from the RNN row's "
@@ -193,3 +221,33 @@ def cross_attention(
         "translation": tgt_vocab.decode(out),
         "maps": np.stack([m[0].numpy() for m in maps]),
     }
+
+
+def cross_heads(model: TransformerSeq2Seq, texts: list[str], task: str = "numbers") -> pd.DataFrame:
+    """How each cross-attention head of ``model`` spreads its weight, over ``texts``.
+
+    Outputs: one row per (layer, head), both from 1: ``entropy (nats)``, the mean entropy of a
+    row of :func:`cross_attention`'s maps (one generated character's weights over the source;
+    ln S for an even spread over S source positions), ``max weight``, the mean of a row's
+    largest weight (1: all on one source character), and ``uniform (nats)``, the mean ln S of
+    the same rows. Texts the model cannot read are skipped; raises ``ValueError`` if none is
+    left.
+    """
+    rows = []
+    for text in texts:
+        d = cross_attention(model, text, task)
+        if d["ok"]:
+            maps = d["maps"]  # (L, nh, U, S)
+            p = np.clip(maps, 1e-12, 1.0)
+            rows.append((-(maps * np.log(p)).sum(-1).mean(-1), maps.max(-1).mean(-1),
+                         np.log(maps.shape[-1])))  # fmt: skip
+    if not rows:
+        raise ValueError(f"texts: the model could read none of {texts[:3]!r}...")
+    ent, peak = (np.mean([r[i] for r in rows], axis=0) for i in (0, 1))  # (L, nh)
+    uniform = float(np.mean([r[2] for r in rows]))
+    L, nh = ent.shape
+    return pd.DataFrame(
+        [{"layer": i + 1, "head": h + 1, "entropy (nats)": float(ent[i, h]),
+          "max weight": float(peak[i, h]), "uniform (nats)": uniform}
+         for i in range(L) for h in range(nh)]
+    )  # fmt: skip

@@ -32,6 +32,18 @@ FLOPs (:func:`flops_per_token`); a multiply-add counts as 2 FLOPs
     (2 C V FLOPs), and their context term is what q k^T alone costs at 2 FLOPs per multiply-add
     (weights . v costs as much again). So ours = Kaplan's C_forward + 2 V C + 2 L T C.
 
+    Cheaper attentions count what their kernels compute (``seqlab.models.efficient_attention``;
+    per token, per layer of width C with nh heads of hs = C / nh, for T a multiple of the
+    block; otherwise the padded blocks are counted and the total rounded to a whole FLOP):
+    - sliding window w (block form, w' = min(w, T)): each block of w' queries meets its own
+      and the previous block's keys, 2 w' of them (half masked, counted as the causal zeros
+      are): 4 (2 w') C, independent of T once T > w.
+    - linear (Katharopoulos et al. 2020, eq. 4-6 and the causal eq. 8-9, chunk c' =
+      min(chunk_size, T)): within a chunk phi(Q) phi(K)^T and its product with V, 2 c' hs
+      each per head; across chunks phi(K)^T V into the state and phi(Q) S, 2 hs^2 each, and
+      the normaliser phi(Q) z, 2 hs: 4 c' C + 4 C hs + 2 C, linear in T (the paper's
+      O(N D M) for the associative form, against O(N^2 max(D, M)) for softmax, section 3.2).
+
     A recurrent layer has no context term: per token and layer it multiplies W_ih (G H x C_in)
     and W_hh (G H x H), 2 G H (C_in + H) FLOPs, so recurrent LMs follow the same rule.
 
@@ -50,6 +62,7 @@ from torch import nn
 
 from seqlab.checks import check_positive_int
 from seqlab.models.attention import MultiHeadAttention
+from seqlab.models.efficient_attention import LinearAttention, SlidingWindowAttention
 from seqlab.models.transformer import LearnedPositionalEmbedding
 
 __all__ = ["attention_flops_per_token", "count_params", "flops_per_token", "matmul_params"]
@@ -89,14 +102,38 @@ def matmul_params(model: nn.Module) -> int:
     return sum(seen.values())
 
 
+def _ceil_blocks(T: int, b: int) -> tuple[int, int]:
+    """(b', n): the block size used (b' = min(b, T)) and the number of blocks ceil(T / b')."""
+    b = min(b, T)
+    return b, -(-T // b)
+
+
+def _layer_flops(m: MultiHeadAttention, T: int) -> int:
+    """Forward FLOPs of one attention layer's score and mixing products over T tokens."""
+    C = m.embed_dim
+    if isinstance(m, SlidingWindowAttention):
+        w, n = _ceil_blocks(T, m.window)
+        return 4 * (2 * w) * C * (n * w)  # n blocks of w queries x 2w keys
+    if isinstance(m, LinearAttention):
+        c, n = _ceil_blocks(T, m.chunk_size)
+        hs = C // m.num_heads
+        return (4 * c * C + 4 * C * hs + 2 * C) * (n * c)  # n chunks of c positions
+    return 4 * T * C * T
+
+
 def attention_flops_per_token(model: nn.Module, T: int) -> int:
-    """Forward FLOPs of q k^T and weights . v per token: 4 T C per attention layer of width C."""
+    """Forward FLOPs of the score and mixing products per token, summed over the attention
+    layers of ``model``: 4 T C for full attention of width C (q k^T and weights . v), and the
+    counts of the module docstring for sliding-window and linear attention. Raises
+    ``ValueError`` for T < 1."""
     T = check_positive_int(T, "T")
-    return sum(4 * T * m.embed_dim for m in model.modules() if isinstance(m, MultiHeadAttention))
+    total = sum(_layer_flops(m, T) for m in model.modules() if isinstance(m, MultiHeadAttention))
+    return (total + T // 2) // T  # exact when T is a multiple of every block size
 
 
 def flops_per_token(model: nn.Module, training: bool = True, T: int | None = None) -> int:
-    """FLOPs per token: ``2 N_mm + 4 T sum C`` forward, 3x that for training (the default).
+    """FLOPs per token: ``2 N_mm + 4 T sum C`` forward, 3x that for training (the default);
+    sliding-window and linear attention layers count their own terms (module docstring).
 
     Inputs: ``model`` any module (an LM of this package, a recurrent layer, a block);
     ``training`` True: forward + backward (the ``6N`` of scaling laws), False: forward only;

@@ -322,7 +322,8 @@ class Decoder(nn.Module):
 
 
 class EncoderDecoder(nn.Module):
-    """Token embeddings + sinusoidal positions + ``Encoder`` + ``Decoder`` + a linear head.
+    """Token embeddings (start std C^-1/2, times sqrt(C): Vaswani et al. 2017, section 3.4, so
+    tokens and sinusoidal positions enter at one scale) + ``Encoder`` + ``Decoder`` + a head.
 
     ``EncoderDecoder(src_vocab_size, tgt_vocab_size, d_model=64, nhead=4, num_layers=2,
     dim_feedforward=None, dropout=0.0, norm_first=True, block_size=256, pad_id=None)``:
@@ -356,6 +357,8 @@ class EncoderDecoder(nn.Module):
         self.pad_id = pad_id
         self.src_emb = nn.Embedding(self.src_vocab_size, d_model)
         self.tgt_emb = nn.Embedding(self.tgt_vocab_size, d_model)
+        for emb in (self.src_emb, self.tgt_emb):
+            nn.init.normal_(emb.weight, std=d_model**-0.5)
         self.pos = SinusoidalPositionalEncoding(block_size, d_model)
         self.scale = math.sqrt(d_model)  # embeddings times sqrt(C), as in Vaswani et al.
         self.encoder = Encoder(d_model, nhead, num_layers, dim_feedforward, dropout, norm_first)
