@@ -251,6 +251,18 @@ EFFICIENT = {
         rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
     ),
 }
+# -- chapter 8, beyond characters: a time series and subword tokens (helper datapages) --------
+DATAPAGES = {
+    "sunspots": dict(  # rolling one-step forecasts of 1970-2008; networks over 3 seeds
+        max_iters=P(40, 600), max_p=P(2, 4), max_q=P(1, 2), seeds=_SEEDS,
+    ),
+    "tokens": dict(  # BPE vs characters at equal training FLOPs, 3 seeds
+        vocab_sizes=P((128, 512), (128, 256, 512, 1024, 2048)), bpe_vocab=512,
+        train_chars=P(100_000, 1_000_000), eval_chars=P(2_000, 20_000),
+        n_layer=P(1, 2), n_embd=P(32, 64), context_chars=P(32, 64), batch_size=16,
+        char_max_iters=P(15, 600), warmup_iters=P(3, 30), seeds=_SEEDS,
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -261,6 +273,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {**TRANSFORMER, **TRANSFORMER_LM},
     "reproduction": REPRODUCTION,
     "cost": {**COST, **EFFICIENT},
+    "data": DATAPAGES,
 }
 
 
