@@ -25,5 +25,6 @@ from seqlab.data.tasks import (  # noqa: F401
     token_accuracy,
 )
 
+# isort: split
 # Time series (owner: datapages helper).
 from seqlab.data.sunspots import load_sunspots, windows  # noqa: F401
