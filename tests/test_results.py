@@ -140,7 +140,9 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.reproduction import nanogpt_recipes
     from seqlab.experiments.softmax_scaling import scaling_sweep
     from seqlab.experiments.stability import stability
+    from seqlab.experiments.time_series import sunspot_forecasts
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
+    from seqlab.experiments.tokens import bpe_vs_chars
     from seqlab.experiments.training_scheme import training_scheme
     from seqlab.experiments.transformer_lm import gpt_vs_lstm
     from seqlab.experiments.transformer_seq2seq import transformer_seq2seq
@@ -158,7 +160,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "equal_time": gpt_vs_lstm, "seq2seq": transformer_seq2seq,
               "nanogpt": nanogpt_recipes, "sweep": attention_cost, "long_range": long_range,
               "efficient": efficient_lm, "efficient_cost": efficient_cost,
-              "decoding": decoding}  # fmt: skip
+              "decoding": decoding, "sunspots": sunspot_forecasts,
+              "tokens": bpe_vs_chars}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row.get(f"{name}@{chapter}", by_row[name])  # a name two chapters use

@@ -57,6 +57,21 @@ class BPETokenizer:
     def __init__(self, tokenizer, path=None):
         self._tok = tokenizer
         self.path = path
+        self._known: set[str] = set()  # characters checked to be encodable
+
+    def _check_known(self, text: str) -> None:
+        """``ValueError`` for a character none of whose tokens exist: BPE without an unknown
+        token would silently drop it."""
+        vocab = self._tok.get_vocab()
+        new = set(text) - self._known
+        bad = [ch for ch in new if not all(b in vocab for b in _byte_symbols(ch))]
+        if bad:
+            first = min(bad, key=text.index)  # the first one in the text
+            raise ValueError(
+                f"text contains {first!r}, which the tokenizer never saw in training; "
+                "pass it in train_bpe's alphabet"
+            )
+        self._known |= new
 
     @property
     def vocab_size(self) -> int:
@@ -66,6 +81,7 @@ class BPETokenizer:
         """Token ids (N,) of ``text``; long texts are encoded in newline-aligned chunks."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
+        self._check_known(text)
         ids: list[int] = []
         for enc in self._tok.encode_batch(_chunks(text)):
             ids.extend(enc.ids)
@@ -85,13 +101,21 @@ class BPETokenizer:
         return f"BPETokenizer(vocab_size={self.vocab_size})"
 
 
-def train_bpe(text: str, vocab_size: int, cache: bool = True) -> BPETokenizer:
+def _byte_symbols(chars: str) -> list[str]:
+    """The byte-level symbols (GPT-2's printable stand-ins for bytes) of ``chars``."""
+    level = _tokenizers().pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    return [c for piece, _ in level.pre_tokenize_str(chars) for c in piece]
+
+
+def train_bpe(text: str, vocab_size: int, alphabet: str = "", cache: bool = True) -> BPETokenizer:
     """Train byte-level BPE on ``text`` until it has ``vocab_size`` tokens (or no pair is left
     to merge), or load the one trained before on the same text and size.
 
     Inputs: ``text`` a non-empty str (the training split only: the tokenizer must not see the
-    validation text); ``vocab_size`` >= the number of distinct bytes in ``text``; ``cache``
-    False: train without reading or writing the file.
+    validation text); ``vocab_size`` >= the number of distinct bytes in ``text`` and
+    ``alphabet``; ``alphabet``: characters to give a token even if ``text`` lacks them (e.g. the
+    corpus' character set, which the char model knows too); ``cache`` False: train without
+    reading or writing the file. ``encode`` raises ``ValueError`` for a character outside both.
     Raises ``ValueError`` for an empty text or a ``vocab_size`` below the byte alphabet, and
     ``ModuleNotFoundError`` without the ``tokenizers`` library.
     """
@@ -99,20 +123,25 @@ def train_bpe(text: str, vocab_size: int, cache: bool = True) -> BPETokenizer:
         raise ValueError("text must be a non-empty str to train a tokenizer on")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         raise ValueError(f"vocab_size must be an int, got {vocab_size!r}")
-    alphabet = len(set(text.encode("utf-8")))
-    if vocab_size < alphabet:
+    n_bytes = len(set(text.encode("utf-8")) | set(alphabet.encode("utf-8")))
+    if vocab_size < n_bytes:
         raise ValueError(
-            f"vocab_size={vocab_size} is smaller than the {alphabet} distinct bytes of the text"
+            f"vocab_size={vocab_size} is smaller than the {n_bytes} distinct bytes of the text "
+            "and alphabet"
         )
     tk = _tokenizers()
-    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+    key = "".join(sorted(set(alphabet))) + "\0" + text
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
     path = cache_dir("tokenizers") / f"bpe-{vocab_size}-{digest}.json" if cache else None
     if path is not None and path.is_file():
         return BPETokenizer(tk.Tokenizer.from_file(str(path)), path)
     tok = tk.Tokenizer(tk.models.BPE())
     tok.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = tk.decoders.ByteLevel()
-    trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False)
+    initial = sorted(set(_byte_symbols("".join(sorted(set(alphabet))))))
+    trainer = tk.trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=initial, show_progress=False
+    )
     tok.train_from_iterator(_chunks(text), trainer=trainer)
     if path is not None:
         tmp = path.with_suffix(".tmp")

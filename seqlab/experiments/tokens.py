@@ -96,16 +96,19 @@ def _gpt(config: TokensConfig, vocab_size: int, block_size: int) -> GPT:
                          n_head=config.n_head, n_embd=config.n_embd, bias=False))  # fmt: skip
 
 
-def tokenizer_table(config: TokensConfig, char_vocab: int, train_text: str, val_text: str):
+def tokenizer_table(config: TokensConfig, chars: CharTokenizer, train_text: str, val_text: str):
     """One row per tokenizer ("chars" and each BPE size): vocab_size, tokens_per_char (on
     ``val_text``), block_size (tokens for ``context_chars``), n_params, embedding_params
-    (V x C) and embedding_share; plus the tokenizers ``{V: BPETokenizer}``."""
+    (V x C) and embedding_share; plus the tokenizers ``{V: BPETokenizer}``. Every BPE starts
+    from the char tokenizer's alphabet (the corpus' characters), so it can encode any text
+    the char model can."""
+    alphabet = "".join(chars.itos)
     rows, toks = [], {}
     for V in (None, *config.vocab_sizes):
         if V is None:
-            name, vocab, tpc = "chars", char_vocab, 1.0
+            name, vocab, tpc = "chars", chars.vocab_size, 1.0
         else:
-            toks[V] = train_bpe(train_text, V)
+            toks[V] = train_bpe(train_text, V, alphabet)
             name, vocab = f"BPE {V}", toks[V].vocab_size
             tpc = len(toks[V].encode(val_text)) / len(val_text)
         T = max(1, round(config.context_chars * tpc))
@@ -159,7 +162,7 @@ def bpe_vs_chars(config: TokensConfig, device: torch.device, progress: bool) -> 
         raise ValueError(f"bpe_vocab={config.bpe_vocab} must be one of vocab_sizes "
                          f"{config.vocab_sizes}")  # fmt: skip
     chars: CharTokenizer = ds.tokenizer
-    table, toks = tokenizer_table(config, chars.vocab_size, train_text, val_text)
+    table, toks = tokenizer_table(config, chars, train_text, val_text)
     bpe: BPETokenizer = toks[config.bpe_vocab]
     T_char = config.context_chars
     T_bpe = int(table.set_index("tokenizer").loc[f"BPE {config.bpe_vocab}", "block_size"])
