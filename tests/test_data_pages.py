@@ -172,3 +172,19 @@ def test_bpe_vs_chars_holds_compute_and_text_equal():
     t = r.tokenizers.set_index("tokenizer")
     assert t.loc["chars", "tokens_per_char"] == 1 and t.loc["BPE 100", "tokens_per_char"] < 1
     assert "".join(r.sample["BPE 100"]) == r.sample["text"]
+
+
+def test_error_comparison_lets_a_deterministic_model_stand_for_every_seed():
+    import pandas as pd
+
+    from seqlab.experiments.time_series import error_comparison
+
+    errs = pd.DataFrame({"model": ["ARIMA"] + ["GRU"] * 3 + ["LSTM"] * 3,
+                         "seed": [-1, 0, 1, 2, 0, 1, 2],
+                         "MAE": [10.0, 20.0, 21.0, 22.0, 10.5, 9.0, 11.0],
+                         "RMSE": [1.0] * 7})  # fmt: skip
+    c = error_comparison(errs, "MAE")
+    assert c.better("ARIMA", "GRU") == "ARIMA"  # every GRU seed is worse
+    assert c.better("ARIMA", "LSTM") is None  # the LSTM's seeds straddle ARIMA's value
+    with pytest.raises(ValueError, match="metric"):
+        error_comparison(errs, "MSE")

@@ -32,10 +32,18 @@ import torch
 from seqlab.data.sunspots import load_sunspots, windows
 from seqlab.device import cpu_threads
 from seqlab.experiments.results import experiment
+from seqlab.experiments.seeds import Comparison, compare
 from seqlab.models import Forecaster, count_params, seasonal_naive
 from seqlab.train import TrainConfig, train
 
-__all__ = ["NEURAL", "SunspotConfig", "arima_forecasts", "errors", "sunspot_forecasts"]
+__all__ = [
+    "NEURAL",
+    "SunspotConfig",
+    "arima_forecasts",
+    "error_comparison",
+    "errors",
+    "sunspot_forecasts",
+]
 
 NEURAL = {"lstm": "LSTM", "gru": "GRU", "transformer": "Transformer"}
 
@@ -168,3 +176,17 @@ def sunspot_forecasts(config: SunspotConfig, device: torch.device, progress: boo
         "series": series, "test_years": test_years.tolist(), "forecasts": forecasts,
         "errors": errs, "arima_order": order, "aic": aic, "params": params, "n_train": n_train,
     }  # fmt: skip
+
+
+def error_comparison(errs: pd.DataFrame, metric: str = "MAE") -> Comparison:
+    """The tie rule (:func:`seqlab.experiments.seeds.compare`, lower is better) over the models
+    of an ``errors`` table. A deterministic model (seed -1) has one value and no spread: it
+    stands for every seed of the networks, so a network beats it only when all its seeds do
+    and Welch's test (here a one-sample t-test against that value) agrees."""
+    if metric not in ("MAE", "RMSE"):
+        raise ValueError(f"metric must be 'MAE' or 'RMSE', got {metric!r}")
+    seeds = sorted(s for s in errs["seed"].unique() if s >= 0)
+    seeds = seeds if len(seeds) >= 3 else [0, 1, 2]
+    fixed = errs[errs["seed"] < 0]
+    rows = [errs[errs["seed"] >= 0]] + [fixed.assign(seed=s) for s in seeds]
+    return compare(pd.concat(rows, ignore_index=True), "model", metric)
