@@ -254,7 +254,8 @@ EFFICIENT = {
 # -- chapter 8, beyond characters: a time series and subword tokens (helper datapages) --------
 DATAPAGES = {
     "sunspots": dict(  # rolling one-step forecasts of 1970-2008; networks over 3 seeds
-        max_iters=P(20, 600), max_p=P(2, 4), max_q=P(0, 2), seeds=_SEEDS,
+        max_iters=P(20, 600), warmup_iters=P(5, 20), max_p=P(2, 4), max_q=P(0, 2),
+        seeds=_SEEDS,
     ),
     "tokens": dict(  # BPE vs characters at equal training FLOPs, 3 seeds
         vocab_sizes=P((128, 512), (128, 256, 512, 1024, 2048)), bpe_vocab=512,

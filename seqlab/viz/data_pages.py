@@ -132,5 +132,7 @@ def data_bpe_tokens(profile: str) -> Figure:
     )):  # fmt: skip
         ax.plot(table["vocab_size"], table[y], "o-", color=color(i))
         ax.set(xscale="log", xlabel="vocabulary size $V$", ylabel=label)
+        ax.set_xticks(table["vocab_size"], [str(v) for v in table["vocab_size"]])
+        ax.minorticks_off()
         ax.set_ylim(bottom=0)
     return fig
