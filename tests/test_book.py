@@ -355,3 +355,26 @@ _VISIBLE_Y_JS = """(i) => {
   const gd = document.querySelectorAll('.js-plotly-plot')[i];
   return JSON.stringify(gd.data.filter(t => t.visible !== false).map(t => t.y));
 }"""
+
+
+def test_data_pages_draw_forecasts_tokens_and_math(html_dir, server, browser):
+    """Chapter 8b: the sunspot forecasts (truth + six models) and the two tokenizer panels
+    drew, the math typeset, and a legend click hides a model's forecast."""
+    page, log = open_page(browser, f"{server}/book/08b_time_series_and_tokens.html")
+    assert page.locator(".js-plotly-plot").count() >= 2, "a figure of the page is missing"
+    n_traces = page.evaluate(_TRACE_COUNTS_JS)
+    assert n_traces[0] >= 7, f"the forecast figure has {n_traces[0]} traces (truth + 6 models)"
+    assert page.locator("mjx-container").count() >= 3, "the page's math did not typeset"
+    gd = page.locator(".js-plotly-plot").nth(0)
+    before = page.evaluate(_VISIBILITY_JS)
+    gd.locator(".legend .traces").nth(1).click()  # hide the first model
+    page.wait_for_timeout(300)
+    assert page.evaluate(_VISIBILITY_JS) != before, "the legend click hid nothing"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()
+
+
+_TRACE_COUNTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .map(gd => gd.data.length)"""
+_VISIBILITY_JS = """() => JSON.stringify(
+  document.querySelectorAll('.js-plotly-plot')[0].data.map(t => t.visible))"""
