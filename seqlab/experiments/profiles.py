@@ -261,7 +261,7 @@ DATAPAGES = {
         vocab_sizes=P((128, 512), (128, 256, 512, 1024, 2048)), bpe_vocab=512,
         train_chars=P(100_000, 1_000_000), eval_chars=P(2_000, 20_000),
         n_layer=P(1, 2), n_embd=P(32, 64), context_chars=P(32, 64), batch_size=16,
-        char_max_iters=P(15, 600), warmup_iters=P(3, 30), seeds=_SEEDS,
+        char_max_iters=P(15, 400), warmup_iters=P(3, 30), seeds=_SEEDS,
     ),
 }
 # fmt: on

@@ -142,6 +142,7 @@ def _run(config, name, tok, train_ids, val_text, T, max_iters, seed, device, pro
             "train_flops": max_iters * config.batch_size * T * fpt,
             "train_chars_seen": None, "n_params": count_params(model),
             "final_train_loss": float(history["loss"].tail(10).mean()),
+        "train_s": float(history["time_s"].max()),
             "val_nats": nats, "val_tokens": n_tok, "val_chars": chars,
             "nats_per_token": nats / n_tok, "bpc": bits_per_char(nats, chars)}  # fmt: skip
 
