@@ -156,6 +156,7 @@ BOOK_FIGURES = {
     "cost": {"cost_models", "cost_attention_time", "cost_attention_memory", "copy_long_range",
              "efficient_attention_cost", "efficient_attention_loss", "decoding_latency",
              "kv_cache"},
+    "budget": {"budget_distillation", "budget_int8", "budget_moe", "budget_moe_load"},
     "data": {"data_sunspot_forecasts", "data_bpe_tokens"},
 }  # fmt: skip
 

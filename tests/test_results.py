@@ -127,6 +127,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.alignments import attribution
     from seqlab.experiments.attention import bottleneck
     from seqlab.experiments.attention_cost import attention_cost
+    from seqlab.experiments.budget import distillation, quantization
     from seqlab.experiments.char_lm import char_lm, ngram_baseline
     from seqlab.experiments.clipping import clipping
     from seqlab.experiments.context_window import context_window
@@ -136,6 +137,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.lm_compare import lm_compare, lm_context
     from seqlab.experiments.long_range import long_range
     from seqlab.experiments.memory_tasks import delay_sweep, reversal, seed_study
+    from seqlab.experiments.moe_lm import moe_lm
     from seqlab.experiments.positional import extrapolation
     from seqlab.experiments.reproduction import nanogpt_recipes
     from seqlab.experiments.softmax_scaling import scaling_sweep
@@ -160,7 +162,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "equal_time": gpt_vs_lstm, "seq2seq": transformer_seq2seq,
               "nanogpt": nanogpt_recipes, "sweep": attention_cost, "long_range": long_range,
               "efficient": efficient_lm, "efficient_cost": efficient_cost,
-              "decoding": decoding, "sunspots": sunspot_forecasts,
+              "decoding": decoding, "distillation": distillation,
+              "quantization": quantization, "moe": moe_lm, "sunspots": sunspot_forecasts,
               "tokens": bpe_vs_chars}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:

@@ -251,6 +251,31 @@ EFFICIENT = {
         rounds=3, repeats=P(3, 7), timeout_s=P(1.0, 5.0),
     ),
 }
+
+# -- chapter 7b, more from a fixed budget (helper budget) -------------------------------------
+# One short run shape for all three studies (context 32, batch 32); the student of the
+# distillation study *is* the dense base of the mixture-of-experts study (same row object), so
+# its runs are trained once and come from the cache; the int8 study quantises the teacher.
+_BUDGET_RUN = dict(
+    cells=("lstm",), reference="lstm", batch_size=32, block_size=32,
+    max_iters=P(10, 300), eval_interval=P(10, 50), eval_iters=P(2, 8),
+)
+_BUDGET_STUDENT = dict(n_layer=1, n_head=4, n_embd=P(16, 32), bias=False,
+                       learning_rate=6e-3, warmup_iters=P(3, 20))
+_BUDGET_DISTILL = dict(
+    teacher=dict(n_layer=P(1, 2), n_head=4, n_embd=P(32, 64), bias=False,
+                 learning_rate=P(6e-3, 3e-3), warmup_iters=P(3, 30)),
+    student=_BUDGET_STUDENT, run=_BUDGET_RUN, teacher_iters=P(20, 500),
+    temperature=2.0, alpha=0.5, seeds=_SEEDS,
+)
+BUDGET = {
+    "distillation": _BUDGET_DISTILL,
+    "quantization": dict(model=_BUDGET_DISTILL, batches=(1, 32), warmup=P(1, 3),
+                         repeats=P(3, 20), rounds=3, threads=1, eval_iters=P(2, 20)),
+    "moe": dict(gpt=_BUDGET_STUDENT, run=_BUDGET_RUN, n_expert=4, top_k=2,
+                aux_loss_coef=0.01, load_batches=P(2, 8), seeds=_SEEDS),
+}
+
 # -- chapter 8, beyond characters: a time series and subword tokens (helper datapages) --------
 DATAPAGES = {
     "sunspots": dict(  # rolling one-step forecasts of 1970-2008; networks over 3 seeds
@@ -274,6 +299,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {**TRANSFORMER, **TRANSFORMER_LM},
     "reproduction": REPRODUCTION,
     "cost": {**COST, **EFFICIENT},
+    "budget": BUDGET,
     "data": DATAPAGES,
 }
 

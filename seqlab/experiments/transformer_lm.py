@@ -32,7 +32,7 @@ from seqlab.experiments.param_budget import hidden_for_budget, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
 from seqlab.metrics import bpc
 from seqlab.models import GPT, GPTConfig, count_params
-from seqlab.train import TrainConfig, estimate_loss, train
+from seqlab.train import LossFn, TrainConfig, estimate_loss, train
 
 __all__ = [
     "GPTLMConfig",
@@ -93,6 +93,8 @@ def train_gpt_lm(
     run: CharLMConfig,
     device: torch.device | str | None = None,
     progress: bool = False,
+    model_config: GPTConfig | None = None,
+    loss_fn: LossFn | None = None,
 ) -> tuple[GPT, pd.DataFrame]:
     """Train one GPT on ``run``'s batches, budget and evaluation; return ``(model, history)``.
 
@@ -101,10 +103,13 @@ def train_gpt_lm(
     Outputs: ``history`` as ``train_char_lm``'s (iter -1 = before training, time 0; iter,
     time_s, loss, lr, tokens_per_s, train_loss/val_loss on evaluated steps) with columns
     ``cell`` ("gpt"), ``hidden_size`` (``n_embd``) and ``n_params``.
+    ``model_config`` (default: :func:`gpt_config` of ``gpt``) builds the model instead, e.g.
+    with experts; ``loss_fn`` replaces the training loss (:func:`seqlab.train.train`), e.g.
+    distillation's; the evaluation stays the model's own loss.
     """
     device = torch.device(device or "cpu")
     torch.manual_seed(run.seed)
-    model = GPT(gpt_config(gpt, run, dataset.tokenizer.vocab_size)).to(device)
+    model = GPT(model_config or gpt_config(gpt, run, dataset.tokenizer.vocab_size)).to(device)
     g = torch.Generator().manual_seed(run.seed)
 
     def get_batch(step: int):
@@ -129,11 +134,13 @@ def train_gpt_lm(
     )
     with cpu_threads(run.cpu_threads, device):
         start = {"iter": -1, "time_s": 0.0, **{f"{k}_loss": v for k, v in eval_fn(model).items()}}
-        history = train(model, get_batch, train_config, device=device, eval_fn=eval_fn)
+        history = train(
+            model, get_batch, train_config, device=device, eval_fn=eval_fn, loss_fn=loss_fn
+        )
     history = pd.concat([pd.DataFrame([start]), history], ignore_index=True)
     history["cell"], history["hidden_size"], history["n_params"] = (
         "gpt",
-        gpt.n_embd,
+        model.config.n_embd,
         count_params(model),
     )
     return model, history

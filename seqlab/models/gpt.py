@@ -18,6 +18,7 @@ its weight-decay groups) belongs to ``seqlab.train``; parameter and FLOP counts 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,7 @@ from seqlab.checks import (
 from seqlab.models import accounting
 from seqlab.models.efficient_attention import LinearAttention, SlidingWindowAttention
 from seqlab.models.kv_cache import KVCache, attend_cached
+from seqlab.models.moe import MoEFeedForward
 from seqlab.models.transformer import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEncoding,
@@ -45,6 +47,7 @@ __all__ = ["GPT", "GPTConfig"]
 
 POSITIONS = ("learned", "sinusoidal")
 ATTENTIONS = ("full", "sliding", "linear")
+_EXPERT_PROJ = re.compile(r"ffn\.experts\.\d+\.proj\.weight$")  # residual outputs of experts
 
 
 @dataclass
@@ -57,6 +60,11 @@ class GPTConfig:
     ``pos`` "learned" | "sinusoidal"; ``attention`` "full" | "sliding" (each query sees the
     last ``window`` positions, itself included) | "linear" (Katharopoulos et al. 2020);
     ``window`` only with "sliding", where it is required (>= 1).
+    ``n_expert``: 0 (default) a dense MLP per block; N >= 1 a mixture of N experts
+    (``seqlab.models.moe.MoEFeedForward``), each of width 4 * n_embd / ``top_k`` so that a token's
+    feed-forward compute equals the dense MLP's; ``top_k`` experts per token (1..N);
+    ``aux_loss_coef`` alpha >= 0, the weight of the load-balancing loss that ``forward`` adds
+    to the loss in training mode only (Fedus et al. 2022).
     Every field is checked: ``ValueError`` names the field.
     """
 
@@ -71,6 +79,9 @@ class GPTConfig:
     pos: str = "learned"
     attention: str = "full"
     window: int | None = None
+    n_expert: int = 0
+    top_k: int = 1
+    aux_loss_coef: float = 0.01
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -91,6 +102,22 @@ class GPTConfig:
                 f"window={self.window!r} is only used by attention='sliding', "
                 f"not attention={self.attention!r}"
             )
+        self._check_experts()
+
+    def _check_experts(self) -> None:
+        """The mixture-of-experts fields (``n_expert``, ``top_k``, ``aux_loss_coef``)."""
+        if isinstance(self.n_expert, bool) or not isinstance(self.n_expert, int):
+            raise ValueError(f"n_expert must be an int >= 0, got {self.n_expert!r}")
+        if self.n_expert < 0:
+            raise ValueError(f"n_expert must be an int >= 0, got {self.n_expert!r}")
+        self.top_k = check_positive_int(self.top_k, "top_k")
+        if self.n_expert and self.top_k > self.n_expert:
+            raise ValueError(f"top_k={self.top_k} must be at most n_expert={self.n_expert}")
+        if self.n_expert and (4 * self.n_embd) % self.top_k:
+            raise ValueError(f"top_k={self.top_k} must divide 4 * n_embd = {4 * self.n_embd}")
+        a = self.aux_loss_coef
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a < math.inf:
+            raise ValueError(f"aux_loss_coef must be a finite number >= 0, got {a!r}")
 
 
 class GPT(nn.Module):
@@ -122,12 +149,15 @@ class GPT(nn.Module):
                 block.attn = SlidingWindowAttention(c.n_embd, c.n_head, c.window, c.dropout, c.bias)
             elif c.attention == "linear":
                 block.attn = LinearAttention(c.n_embd, c.n_head, c.dropout, c.bias)
+            if c.n_expert:
+                width = 4 * c.n_embd // c.top_k
+                block.ffn = MoEFeedForward(c.n_embd, width, c.n_expert, c.top_k, c.dropout, c.bias)
         self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias) if c.norm_first else nn.Identity()
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
-            if name.endswith(("attn.proj.weight", "ffn.proj.weight")):
+            if name.endswith(("attn.proj.weight", "ffn.proj.weight")) or _EXPERT_PROJ.search(name):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
     @staticmethod
@@ -157,7 +187,8 @@ class GPT(nn.Module):
         """Inputs: idx (B, T) token ids in [0, V), 1 <= T <= block_size; targets (B, T) next ids
         (-1 = ignore) or None.
 
-        Outputs: logits (B, T, V); loss (mean cross-entropy, nats per token) or None.
+        Outputs: logits (B, T, V); loss (mean cross-entropy, nats per token) or None; with
+        experts, in training mode, plus ``aux_loss_coef`` x the layers' balancing losses.
         Raises ``ValueError`` for a wrong rank or dtype, T = 0, T > block_size, or (on CPU) ids
         outside [0, V); see ``seqlab.checks.check_token_ids`` for the GPU.
         """
@@ -170,6 +201,9 @@ class GPT(nn.Module):
         check_targets(targets, idx)
         flat = logits.view(-1, self.config.vocab_size)  # (B*T, V)
         loss = F.cross_entropy(flat, targets.reshape(-1).long(), ignore_index=-1)
+        if self.training and self.config.n_expert and self.config.aux_loss_coef:
+            aux = sum(block.ffn.aux_loss for block in self.blocks)  # one per layer
+            loss = loss + self.config.aux_loss_coef * aux
         return logits, loss
 
     def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:

@@ -12,6 +12,8 @@ other work (the benchmark alternates it with nanoGPT's loop, step by step).
 - :mod:`seqlab.train.loop`: :func:`train`, :func:`train_steps`, :class:`TrainState`,
   callbacks (:func:`stop_at_loss`), the NaN guard (:class:`NonFiniteLossError`),
   :func:`estimate_loss` (nanoGPT's evaluation).
+- :mod:`seqlab.train.distill`: :func:`distillation_loss` (Hinton et al. 2015) and
+  :func:`distillation_loss_fn`, a ``loss_fn`` for :func:`train`.
 - :mod:`seqlab.train.checkpoint`: :func:`save_checkpoint`, :func:`load_checkpoint`.
 """
 
@@ -26,9 +28,11 @@ from seqlab.train.config import (
     param_groups,
     resolve_dtype,
 )
+from seqlab.train.distill import distillation_loss, distillation_loss_fn
 from seqlab.train.loop import (
     Callback,
     EvalFn,
+    LossFn,
     NonFiniteLossError,
     TrainState,
     estimate_loss,
@@ -43,9 +47,12 @@ __all__ = [
     "OPTIMIZERS",
     "Callback",
     "EvalFn",
+    "LossFn",
     "NonFiniteLossError",
     "TrainConfig",
     "TrainState",
+    "distillation_loss",
+    "distillation_loss_fn",
     "estimate_loss",
     "load_checkpoint",
     "lr_lambda",

@@ -26,6 +26,7 @@ from seqlab.data.corpus import CharDataset
 from seqlab.train.config import TrainConfig, lr_lambda, make_optimizer, resolve_dtype
 
 EvalFn = Callable[[torch.nn.Module], Any]  # returns a float or a dict of floats
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]  # (model, x, y)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -138,6 +139,7 @@ def train_steps(
     device: torch.device | str | None = None,
     eval_fn: EvalFn | None = None,
     callbacks: Sequence[Callback] = (),
+    loss_fn: LossFn | None = None,
 ) -> Iterator[TrainState]:
     """The training loop as a generator: train ``model`` in place, yield the (same, updated)
     :class:`TrainState` after every step; the last one yielded has ``stop_reason`` set.
@@ -215,7 +217,7 @@ def train_steps(
             lr = scheduler.get_last_lr()[0]
             x, y = get_batch(it)
             with autocast:
-                _, loss = forward(x, y)
+                loss = forward(x, y)[1] if loss_fn is None else loss_fn(forward, x, y)
             tokens = x.shape[0] * (x.shape[1] if x.dim() > 1 else 1)
             finite = not check_every_step or math.isfinite(loss.item())
             grad_norm = torch.tensor(math.nan)
@@ -272,6 +274,7 @@ def train(
     device: torch.device | str | None = None,
     eval_fn: EvalFn | None = None,
     callbacks: Sequence[Callback] = (),
+    loss_fn: LossFn | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` in place; return one history row per step.
 
@@ -280,12 +283,16 @@ def train(
     ``val_loss``) or a dict of floats ("train"/"val" become ``train_loss``/``val_loss``);
     ``callbacks``: functions of a :class:`TrainState`, called after every read-back (every
     ``log_interval`` steps, at evaluations, at the end); any returning True stops training
-    (e.g. :func:`stop_at_loss`).
+    (e.g. :func:`stop_at_loss`); ``loss_fn(model, x, y) -> scalar`` (default: the loss the
+    model returns, ``model(x, y)[1]``) replaces the training loss, e.g. distillation's
+    (:func:`seqlab.train.distill.distillation_loss_fn`); ``eval_fn`` is not affected.
     Outputs: DataFrame with columns iter, time_s (seconds since the start, evaluation
     included), lr, loss (nats per token of that step's batch), grad_norm (before clipping),
     clipped, tokens_per_s (over the read-back window), and the eval columns on evaluated steps.
     Stops after ``max_iters`` steps, ``time_budget_s`` seconds or a callback's True; on a
     NaN/inf see ``TrainConfig.on_nan`` and :func:`train_steps`.
     """
-    *_, state = train_steps(model, get_batch, config, device, eval_fn, callbacks)  # run to the end
+    *_, state = train_steps(
+        model, get_batch, config, device, eval_fn, callbacks, loss_fn
+    )  # run to the end
     return state.history()
