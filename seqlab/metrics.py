@@ -54,3 +54,19 @@ def _like(template, values: np.ndarray):
     if hasattr(template, "index") and hasattr(template, "name"):  # pandas Series
         return type(template)(values, index=template.index, name=template.name)
     return values
+
+
+def bits_per_char(total_nats, n_chars):
+    """Bits per character of a text from a model's total loss on it, whatever its tokens:
+    ``total_nats / n_chars / ln 2``.
+
+    Inputs: ``total_nats`` >= 0, the summed cross-entropy (nats) of every predicted token;
+    ``n_chars`` > 0, the characters those tokens spell. A per-token loss divides by the number
+    of tokens instead, so it cannot compare tokenizers; per character it can.
+    Raises ``ValueError`` for a negative or NaN total or a non-positive ``n_chars``.
+    """
+    total = _checked(total_nats, "total_nats")
+    n = np.asarray(n_chars, dtype=np.float64)
+    if np.isnan(n).any() or (n <= 0).any():
+        raise ValueError(f"n_chars must be > 0, got {n_chars!r}")
+    return _like(total_nats, total / n / math.log(2.0))

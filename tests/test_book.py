@@ -378,6 +378,23 @@ def test_scaling_chapter_live_fit_moves_with_its_controls(html_dir, server, brow
     page.close()
 
 
+def test_data_pages_draw_forecasts_tokens_and_math(html_dir, server, browser):
+    """Chapter 8b: the sunspot forecasts (truth + six models) and the two tokenizer panels
+    drew, the math typeset, and a legend click hides a model's forecast."""
+    page, log = open_page(browser, f"{server}/book/08b_time_series_and_tokens.html")
+    assert page.locator(".js-plotly-plot").count() >= 2, "a figure of the page is missing"
+    n_traces = page.evaluate(_TRACE_COUNTS_JS)
+    assert n_traces[0] >= 7, f"the forecast figure has {n_traces[0]} traces (truth + 6 models)"
+    assert page.locator("mjx-container").count() >= 3, "the page's math did not typeset"
+    gd = page.locator(".js-plotly-plot").nth(0)
+    before = page.evaluate(_VISIBILITY_JS)
+    gd.locator(".legend .traces").nth(1).click()  # hide the first model
+    page.wait_for_timeout(300)
+    assert page.evaluate(_VISIBILITY_JS) != before, "the legend click hid nothing"
+    assert not unexpected_errors(log), unexpected_errors(log)
+    page.close()
+
+
 _LIVE_FIT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .findIndex(gd => (gd.layout.updatemenus || []).length
     && (gd.layout.sliders || []).some(
@@ -410,3 +427,9 @@ def test_choosing_chapter_shows_its_table_and_its_recommendation_answers(html_di
     assert page.evaluate(_VISIBLE_FLAGS_JS, i) != before, "the dropdown changed nothing"
     assert not unexpected_errors(log), unexpected_errors(log)
     page.close()
+
+
+_TRACE_COUNTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .map(gd => gd.data.length)"""
+_VISIBILITY_JS = """() => JSON.stringify(
+  document.querySelectorAll('.js-plotly-plot')[0].data.map(t => t.visible))"""

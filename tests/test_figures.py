@@ -172,6 +172,7 @@ BOOK_FIGURES = {
     "scaling": {"scaling_power_law", "scaling_isoflop", "scaling_lstm_vs_gpt"},
     "budget": {"budget_distillation", "budget_int8", "budget_moe", "budget_moe_load"},
     "choosing": {"choosing_costs", "choosing_bleu_subsets"},
+    "data": {"data_sunspot_forecasts", "data_bpe_tokens"},
 }  # fmt: skip
 
 

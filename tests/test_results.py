@@ -146,7 +146,9 @@ def test_every_row_of_the_book_builds_its_config(profile):
     from seqlab.experiments.scaling import sweep as scaling_runs
     from seqlab.experiments.softmax_scaling import scaling_sweep
     from seqlab.experiments.stability import stability
+    from seqlab.experiments.time_series import sunspot_forecasts
     from seqlab.experiments.timing import gru_reset_timing, recurrent_timing
+    from seqlab.experiments.tokens import bpe_vs_chars
     from seqlab.experiments.training_scheme import training_scheme
     from seqlab.experiments.transformer_lm import gpt_vs_lstm
     from seqlab.experiments.transformer_seq2seq import transformer_seq2seq
@@ -168,7 +170,8 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "quantization": quantization, "moe": moe_lm,
               "sweep@scaling": scaling_runs,
               "reproducibility": reproducibility,
-              "costs": costs, "metrics": metric_pitfalls}  # fmt: skip
+              "costs": costs, "metrics": metric_pitfalls,
+              "sunspots": sunspot_forecasts, "tokens": bpe_vs_chars}  # fmt: skip
     for chapter, rows in profiles.SIZES.items():
         for name in rows:
             fn = by_row.get(f"{name}@{chapter}", by_row[name])  # a name two chapters use

@@ -24,3 +24,7 @@ from seqlab.data.tasks import (  # noqa: F401
     sequence_accuracy,
     token_accuracy,
 )
+
+# isort: split
+# Time series (owner: datapages helper).
+from seqlab.data.sunspots import load_sunspots, windows  # noqa: F401

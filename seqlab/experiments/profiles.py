@@ -322,6 +322,20 @@ CHOOSING = {
         n_chars=P(4000, 40_000), n_subsets=P(100, 500), subset_size=4,
     ),
 }
+
+# -- chapter 8, beyond characters: a time series and subword tokens (helper datapages) --------
+DATAPAGES = {
+    "sunspots": dict(  # rolling one-step forecasts of 1970-2008; networks over 3 seeds
+        max_iters=P(20, 600), warmup_iters=P(5, 20), max_p=P(2, 4), max_q=P(0, 2),
+        seeds=_SEEDS,
+    ),
+    "tokens": dict(  # BPE vs characters at equal training FLOPs, 3 seeds
+        vocab_sizes=P((128, 512), (128, 256, 512, 1024, 2048)), bpe_vocab=512,
+        train_chars=P(100_000, 1_000_000), eval_chars=P(2_000, 20_000),
+        n_layer=P(1, 2), n_embd=P(32, 64), context_chars=P(32, 64), batch_size=16,
+        char_max_iters=P(15, 400), warmup_iters=P(3, 30), seeds=_SEEDS,
+    ),
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -336,6 +350,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "scaling": SCALING,
     "appendix": APPENDIX,
     "choosing": CHOOSING,
+    "data": DATAPAGES,
 }
 
 

@@ -51,3 +51,7 @@ from seqlab.models.accounting import count_params, flops_per_token, matmul_param
 from seqlab.models.gpt import GPT, GPTConfig  # noqa: F401
 from seqlab.models.kv_cache import KVCache  # noqa: F401
 from seqlab.models.lm import RecurrentLM, RecurrentLMConfig, build_lm, generate  # noqa: F401
+
+# isort: split
+# Forecasting a scalar series (owner: datapages helper).
+from seqlab.models.forecast import FORECASTERS, Forecaster, seasonal_naive  # noqa: F401
