@@ -76,6 +76,16 @@ def test_every_cited_key_is_in_the_bibliography():
     assert cited - keys == set(), f"cited but not in references.bib: {sorted(cited - keys)}"
 
 
+def test_the_bibliography_parses_as_the_book_build_reads_it():
+    """sphinxcontrib-bibtex reads references.bib with pybtex; an entry left unclosed (as a merge
+    of two appended entries once did) fails the whole build, not one citation."""
+    from pybtex.database import parse_file
+
+    bib = ROOT / "book" / "references.bib"
+    entries = parse_file(str(bib), bib_format="bibtex").entries
+    assert len(entries) == len(re.findall(r"^@\w+\{", bib.read_text(), flags=re.M))
+
+
 def test_toc_lists_every_chapter():
     toc = (ROOT / "_toc.yml").read_text()
     missing = [p.stem for p in NOTEBOOKS if f"book/{p.stem}" not in toc]
