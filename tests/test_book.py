@@ -388,8 +388,8 @@ def test_data_pages_draw_forecasts_tokens_and_math(html_dir, server, browser):
     assert page.locator("mjx-container").count() >= 3, "the page's math did not typeset"
     gd = page.locator(".js-plotly-plot").nth(0)
     before = page.evaluate(_VISIBILITY_JS)
-    gd.locator(".legend .traces").nth(1).click()  # hide the first model
-    page.wait_for_timeout(300)
+    gd.locator(".legend .traces .legendtoggle").nth(1).click()  # hide the first model
+    page.wait_for_timeout(1000)  # plotly waits out its double-click delay before it toggles
     assert page.evaluate(_VISIBILITY_JS) != before, "the legend click hid nothing"
     assert not unexpected_errors(log), unexpected_errors(log)
     page.close()
