@@ -140,7 +140,14 @@ def open_page(browser, url: str):
         lambda m: log["errors"].append(m.text) if m.type == "error" else None,
     )
     page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
+    try:
+        page.wait_for_load_state("networkidle", timeout=15_000)
+    except Exception as e:  # playwright's TimeoutError; playwright is imported lazily here
+        if type(e).__name__ != "TimeoutError":
+            raise
+        # The appendix page never reaches "network idle" in Chromium although no request stays
+        # pending (cause not found yet); it is read after its load event and a short wait.
+        page.wait_for_timeout(2_000)
     # MathJax 3 resolves this promise once the page is typeset.
     page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
     return page, log
