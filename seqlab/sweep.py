@@ -7,8 +7,11 @@
     torchrun --nproc_per_node=N -m seqlab.sweep ...     # DDP: gloo on CPU, NCCL on CUDA
 
 The runs are those of the profile's row ``"scaling.sweep"``: the main grid
-(:func:`seqlab.experiments.scaling.sweep_specs`) and the learning-rate check
-(:func:`~seqlab.experiments.scaling.lr_check_specs`); the table goes to ``--out`` (default
+(:func:`seqlab.experiments.scaling.sweep_specs`), the learning-rate check
+(:func:`~seqlab.experiments.scaling.lr_check_specs`) and the isoFLOP grid
+(:func:`~seqlab.experiments.scaling_specs.isoflop_specs`), trained by the row's ``processes``
+worker processes on a CPU (one per rank under torchrun; ``SEQLAB_PROCESSES=1`` for none); the
+table goes to ``--out`` (default
 ``seqlab.device.cache_dir("sweeps") / "<profile>.csv"``, i.e. ``$SEQLAB_CACHE_DIR/sweeps`` or
 ``data/sweeps`` in a checkout). Runs already in the table are skipped, so the same command
 resumes an interrupted sweep. ``--dry-run`` lists the runs (done or to do) and trains nothing.
@@ -27,13 +30,7 @@ from seqlab.bench.cli import ArgumentParser
 from seqlab.bench.lm_config import check_device
 from seqlab.device import PROFILES, get_device, get_profile
 from seqlab.experiments.profiles import config_for
-from seqlab.experiments.scaling import (
-    SweepConfig,
-    default_table_path,
-    lr_check_specs,
-    run_sweep,
-    sweep_specs,
-)
+from seqlab.experiments.scaling import SweepConfig, all_specs, default_table_path, run_sweep
 from seqlab.experiments.sweep_table import ARCHS, read_table
 
 SHOWN = ["arch", "n_layer", "n_embd", "hidden_size", "max_iters", "seed",
@@ -67,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.path.isdir(out):
             raise ValueError(f"--out {out!r} is a folder; give a .csv file path")
         config = config_for(SweepConfig, "scaling.sweep", profile)
-        specs = sweep_specs(config, args.arch) + lr_check_specs(config, args.arch)
+        specs = all_specs(config, args.arch)
         table = read_table(out)
     except (ValueError, OSError) as exc:
         parser.error(str(exc).splitlines()[0])
@@ -81,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(rows[cols].to_string(index=False))
         print(f"{len(specs)} runs, {int(rows['done'].sum())} done; table: {out}")
         return 0
-    df = run_sweep(specs, out, device=device, progress=not args.quiet)
+    df = run_sweep(specs, out, device=device, progress=not args.quiet,
+                   processes=config.processes)  # fmt: skip
     if rank == 0:
         print(df[SHOWN].to_string(index=False, float_format="%.4g"))
         print(f"{len(df)} runs; table: {out}")

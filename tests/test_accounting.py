@@ -153,3 +153,22 @@ def test_efficient_attention_flops_round_padded_blocks():
         flops_per_token(model, training=False, T=T) - flops_per_token(model, training=False, T=8)
         == round(4 * 2 * w * C * 12 / T) - 4 * 2 * w * C
     )
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("n_expert,top_k", [(4, 1), (4, 2)])
+def test_moe_gpt_counts_active_experts_and_router(n_expert, top_k, training):
+    """Every token runs through its router and top_k experts: the counter sees exactly those
+    products, whatever the routing; the idle experts' weights cost nothing."""
+    torch.manual_seed(0)
+    L, C, T = 2, 16, 8
+    cfg = GPTConfig(V, T, L, 2, C, n_expert=n_expert, top_k=top_k)
+    model = explicit_attention(GPT(cfg))
+    idx = torch.randint(0, V, (2, T))
+    predicted = flops_per_token(model, training=training, T=T)
+    assert measured_per_token(model, idx, training) == predicted
+    F = 4 * C // top_k  # each expert's width: k experts cost one dense MLP
+    by_hand = 2 * (L * (4 * C * C + top_k * 2 * C * F + C * n_expert) + V * C) + 4 * L * T * C
+    assert predicted == (3 if training else 1) * by_hand
+    dense = GPT(GPTConfig(V, T, L, 2, C))
+    assert matmul_params(model) == matmul_params(dense) + L * C * n_expert  # + the routers

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from seqlab.experiments.scaling_fits import (
+    isoflop_fit,
     fit_chinchilla,
     fit_power_law,
     isoflop_optimum,
@@ -158,3 +159,48 @@ def test_chinchilla_and_isoflop_reject_bad_input():
         isoflop_optimum(_isoflop_table({1e12: 1e4}).iloc[:0])
     with pytest.raises(ValueError, match="val_loss has NaN"):
         isoflop_optimum(_isoflop_table({1e12: 1e4}).assign(val_loss=np.nan))
+
+
+def isoflop_grid(alpha=0.34, beta=0.28, noise=0.002, seeds=2, budgets=(1e17, 1e18, 1e19)):
+    """Runs trained *at* FLOP budgets (D = C / 6N) on L = E + A/N^a + B/D^b, 7 sizes per
+    budget spread over x30 around the analytic optimum."""
+    A, B, E = 406.4, 410.7, 1.69
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    rng = np.random.default_rng(1)
+    rows = []
+    for C in budgets:
+        n_star = G * (C / 6) ** (beta / (alpha + beta))
+        for N in n_star * np.geomspace(1 / 5.5, 5.5, 7):
+            D = C / (6 * N)
+            for s in range(seeds):
+                L = (E + A / N**alpha + B / D**beta) * np.exp(noise * rng.standard_normal())
+                rows.append({"budget": C, "flops": C, "n_params": N, "tokens": D, "seed": s,
+                             "val_loss": L})  # fmt: skip
+    return pd.DataFrame(rows), G, beta / (alpha + beta)
+
+
+def test_isoflop_fit_finds_the_analytic_optimum_and_exponent():
+    table, G, a_true = isoflop_grid()
+    fit = isoflop_fit(table, n_boot=200)
+    o = fit.optima
+    assert o["interior"].all() and len(o) == 3 and (o["n_sizes"] == 7).all()
+    n_star = G * (o["budget"] / 6) ** a_true
+    assert np.allclose(o["N_opt"], n_star, rtol=0.15)  # a parabola in ln N, not the law
+    assert np.allclose(o["tokens_per_param"], o["tokens_opt"] / o["N_opt"])
+    assert np.allclose(o["tokens_opt"], o["budget"] / (6 * o["N_opt"]), rtol=1e-6)
+    assert (o["N_lo"] <= o["N_opt"]).all() and (o["N_opt"] <= o["N_hi"]).all()
+    assert (o["tpp_lo"] <= o["tokens_per_param"]).all()
+    assert fit.a == pytest.approx(a_true, abs=0.03) and fit.a + fit.b == pytest.approx(1, abs=1e-6)
+    assert fit.a_ci[0] <= fit.a <= fit.a_ci[1]
+
+
+def test_isoflop_fit_does_not_force_an_edge_optimum():
+    table, _, _ = isoflop_grid(budgets=(1e17, 1e18))
+    small = table[table["n_params"] < table.groupby("budget")["n_params"].transform("median")]
+    fit = isoflop_fit(small, n_boot=50)  # the three smallest sizes: loss still falling
+    assert not fit.optima["interior"].any() and fit.optima["N_opt"].isna().all()
+    assert np.isnan(fit.a)  # fewer than 3 budgets located
+    with pytest.raises(ValueError, match="budget"):
+        isoflop_fit(table.drop(columns="budget"))
+    with pytest.raises(ValueError, match="n_boot"):
+        isoflop_fit(table, n_boot=-1)

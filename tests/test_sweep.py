@@ -27,6 +27,7 @@ from seqlab.experiments.scaling import (
     run_sweep,
     sweep_specs,
 )
+from seqlab.experiments.scaling_specs import flops_per_step, isoflop_budget_of, isoflop_specs
 from seqlab.experiments.sweep_table import read_table, run_id
 from seqlab.models import count_params
 from seqlab.models.accounting import flops_per_token
@@ -264,3 +265,77 @@ def test_the_chapter_functions_run_a_profile_row(tmp_path, monkeypatch, training
     assert len(trainings) == 2 + 4  # the two main runs came from the table
     assert sorted(check["lr_factor"]) == [0.333, 0.333, 1.0, 1.0, 3.0, 3.0]
     assert len(read_table(path)) == 6
+
+
+def test_two_worker_processes_write_each_row_and_survive_a_kill(tmp_path, monkeypatch):
+    """processes=2: killed (SIGKILL) once its first row is on disk, the sweep keeps that row
+    and its workers exit (else they would hold the pipes open and the call time out); the
+    worker's row has the numbers of a one-thread run in this process."""
+    monkeypatch.setenv("SEQLAB_CPU_THREADS", "1")
+    monkeypatch.delenv("SEQLAB_PROCESSES", raising=False)
+    path = tmp_path / "runs.csv"
+    code = (
+        "import os, signal\n"
+        "from seqlab.experiments.scaling import RunSpec, run_sweep\n"
+        f"specs = [RunSpec('gpt', 1, 2, 8, 0, seed=s, **{TINY!r}) for s in range(3)]\n"
+        "kill = lambda row: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"run_sweep(specs, {str(path)!r}, device='cpu', progress=False, on_run=kill,"
+        " processes=2)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120)
+    assert out.returncode == -9, out.stderr.decode()[-2000:]  # and no orphan kept the pipes
+    kept = read_table(path)
+    assert len(kept) == 1
+    specs = [RunSpec("gpt", 1, 2, 8, 0, seed=s, **TINY) for s in range(3)]
+    df = run_sweep(specs, path, device="cpu", progress=False)  # the rest, here
+    assert list(df["run_id"]) == [s.run_id for s in specs]
+    first = df.set_index("run_id").loc[kept["run_id"].iloc[0]]
+    assert first["finished_at"] == kept["finished_at"].iloc[0]  # the worker's row kept
+    assert "1 thread" in first["device"]
+    spec = next(s for s in specs if s.run_id == kept["run_id"].iloc[0])
+    alone = run_sweep([spec], tmp_path / "one.csv", device="cpu", progress=False)
+    assert first["val_loss"] == alone["val_loss"].iloc[0]  # a worker's numbers are one thread's
+
+
+def test_isoflop_specs_train_each_size_at_the_budget():
+    config = SweepConfig(gpt_sizes=((1, 2, 16), (1, 2, 32), (2, 4, 48)), gpt_lr_scales=(3.0,),
+                         isoflop_budgets=(5e8, 2e9), isoflop_steps=(10, 100),
+                         isoflop_seeds=(0, 1), block_size=32, batch_size=8)  # fmt: skip
+    V = 65
+    specs = isoflop_specs(config, V)
+    rates = learning_rates(config)
+    for s in specs:
+        per_step = flops_per_step(config, (s.n_layer, s.n_head, s.n_embd), V)
+        model = build_model(s, V)
+        assert per_step == flops_per_token(model) * 8 * 32
+        C = isoflop_budget_of([per_step * s.max_iters], config.isoflop_budgets)[0]
+        assert s.max_iters == round(C / per_step) and 10 <= s.max_iters <= 100
+        assert abs(per_step * s.max_iters / C - 1) < 0.05
+        assert s.learning_rate == round(rates[("gpt", s.n_layer, s.n_head, s.n_embd)], 7)
+        assert s.warmup_iters == max(1, round(0.1 * s.max_iters))
+    # every size whose step count is in bounds, at both seeds; the others left out
+    for C in config.isoflop_budgets:
+        for size in config.gpt_sizes:
+            steps = round(C / flops_per_step(config, size, V))
+            n = sum((s.n_layer, s.n_head, s.n_embd) == size and s.max_iters == steps for s in specs)
+            assert n == (2 if 10 <= steps <= 100 else 0)
+    assert 3 <= len(specs) // 2 < 6
+    assert isoflop_specs(dataclasses.replace(config, isoflop_budgets=()), V) == []
+    with pytest.raises(ValueError, match="isoflop_steps"):
+        SweepConfig(isoflop_steps=(100, 10))
+    with pytest.raises(ValueError, match="processes"):
+        SweepConfig(processes=0)
+    with pytest.raises(ValueError, match="vocab_size"):
+        isoflop_specs(config, 0)
+
+
+def test_the_standard_isoflop_grid_brackets_sizes():
+    config = config_for(SweepConfig, "scaling.sweep", "standard")
+    specs = isoflop_specs(config, 65)
+    for C in config.isoflop_budgets:
+        at = [s for s in specs if isoflop_budget_of(
+            [flops_per_step(config, (s.n_layer, s.n_head, s.n_embd), 65) * s.max_iters],
+            config.isoflop_budgets)[0] == C]  # fmt: skip
+        assert len({s.n_embd * 10 + s.n_layer for s in at}) >= 4  # >= 4 sizes per budget
+        assert min(len({s.seed for s in at if s.n_embd == e}) for e in {s.n_embd for s in at}) >= 2

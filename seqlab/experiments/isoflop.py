@@ -1,18 +1,22 @@
 """Compute-optimal size per FLOP budget from a sweep (Hoffmann et al. 2022, approach 2).
 
 :func:`isoflop_slices` turns a sizes x token-budgets grid into isoFLOP slices (interpolating
-each size's loss along D); :func:`isoflop_optimum` fits a parabola in log N per slice.
+each size's loss along D); :func:`isoflop_optimum` fits a parabola in log N per slice;
+:func:`isoflop_fit` does it on a grid trained *at* fixed FLOPs (the sweep's isoFLOP runs),
+with bootstrap intervals over seeds and the exponent of N_opt proportional to C^a.
 Re-exported by :mod:`seqlab.experiments.scaling_fits`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from seqlab.experiments.fit_input import as_array
 
-__all__ = ["isoflop_optimum", "isoflop_slices"]
+__all__ = ["IsoflopFit", "isoflop_fit", "isoflop_optimum", "isoflop_slices"]
 
 
 # --- isoFLOP ---------------------------------------------------------------------------------
@@ -148,3 +152,134 @@ def isoflop_slices(
                 rows.append({"budget": float(C), "flops": float(C), "tokens": float(d),
                              n_col: n, seed_col: seed, loss_col: L})  # fmt: skip
     return pd.DataFrame(rows, columns=["budget", "flops", "tokens", n_col, seed_col, loss_col])
+
+
+# --- an isoFLOP grid, with intervals ---------------------------------------------------------
+
+
+@dataclass
+class IsoflopFit:
+    """:func:`isoflop_fit`'s result. ``optima``: one row per budget (``budget``, ``flops``
+    (mean of the runs'), ``n_sizes``, ``n_seeds`` (fewest per size), ``best_N_tried``,
+    ``N_opt``, ``N_lo``, ``N_hi``, ``tokens_opt``, ``tokens_per_param``, ``tpp_lo``,
+    ``tpp_hi``, ``loss_opt``, ``interior``, ``located_share``: the share of bootstrap
+    replicates whose vertex is inside the sizes tried). ``a``: the slope of ln N_opt against
+    ln C over the located budgets (NaN with fewer than 3), ``a_ci`` its bootstrap interval;
+    ``b`` the same for D_opt; ``n_boot`` replicates."""
+
+    optima: pd.DataFrame
+    a: float = float("nan")
+    a_ci: tuple[float, float] = (float("nan"), float("nan"))
+    b: float = float("nan")
+    b_ci: tuple[float, float] = (float("nan"), float("nan"))
+    n_boot: int = 0
+    boot: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+
+
+def _vertex(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(ln N at the vertex, loss there) of the parabola through (x, y); NaN unless it opens
+    upward with its vertex inside [min x, max x]."""
+    c2, c1, c0 = np.polyfit(x, y, 2)
+    if not c2 > 0:
+        return float("nan"), float("nan")
+    xo = -c1 / (2 * c2)
+    if not x.min() <= xo <= x.max():
+        return float("nan"), float("nan")
+    return float(xo), float(c0 + c1 * xo + c2 * xo * xo)
+
+
+def _slope(logC: np.ndarray, logN: np.ndarray) -> float:
+    ok = np.isfinite(logN)
+    return float(np.polyfit(logC[ok], logN[ok], 1)[0]) if ok.sum() >= 3 else float("nan")
+
+
+def isoflop_fit(
+    table: pd.DataFrame,
+    *,
+    budget_col: str = "budget",
+    n_col: str = "n_params",
+    loss_col: str = "val_loss",
+    n_boot: int = 1000,
+    ci: float = 0.9,
+    seed: int = 0,
+) -> IsoflopFit:
+    """Compute-optimal N per FLOP budget from runs trained at that budget (Hoffmann et al.
+    2022, approach 2), with intervals.
+
+    Inputs: ``table`` one row per run with ``budget_col`` (the FLOP budget C it was sized
+    for), ``n_col`` (N), ``loss_col``, ``tokens`` (D) and ``flops``; seeds are rows with the
+    same (budget, N). Per budget with >= 3 sizes, a parabola in ln N through the mean loss
+    per size; its vertex is N_opt where it opens upward inside the sizes tried, else NaN
+    ("not located", never an edge). D_opt from the budget's own ln D - ln N line (D = C /
+    FLOPs per token). Intervals: ``n_boot`` replicates that resample, at each (budget, N),
+    that point's seeds with replacement, refit, and take the central ``ci`` percentiles of
+    the replicates that locate a vertex. With >= 3 located budgets, N_opt ~ C^a and
+    D_opt ~ C^b by least squares in logs (Hoffmann et al.: a ~ 0.50, b ~ 0.50), intervals
+    from the replicates that locate all of them. Outputs: :class:`IsoflopFit`. Raises
+    ``ValueError`` for a missing column, an empty table, bad values, ``n_boot`` < 0 or ``ci``
+    outside (0, 1).
+    """
+    cols = [budget_col, n_col, loss_col, "tokens", "flops"]
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
+    if table.empty:
+        raise ValueError("table is empty: no runs to fit")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot must be an int >= 0, got {n_boot!r}")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci!r}")
+    for c in cols:
+        as_array(table[c], c)
+    rng = np.random.default_rng(seed)
+    q = [50 * (1 - ci), 50 * (1 + ci)]
+    rows, boots = [], []
+    for C, g in table.groupby(budget_col, sort=True):
+        per_n = [(n, d[loss_col].to_numpy(float)) for n, d in g.groupby(n_col, sort=True)]
+        x = np.log([n for n, _ in per_n])
+        d_line = np.polyfit(np.log(g[n_col].to_numpy(float)), np.log(g["tokens"]), 1)
+        row = {"budget": float(C), "flops": float(g["flops"].mean()), "n_sizes": len(per_n),
+               "n_seeds": min(len(v) for _, v in per_n),
+               "best_N_tried": float(per_n[int(np.argmin([v.mean() for _, v in per_n]))][0])}  # fmt: skip
+        xo, lo = _vertex(x, np.array([v.mean() for _, v in per_n])) if len(x) >= 3 else (
+            float("nan"), float("nan"))  # fmt: skip
+        draws = np.full(n_boot, np.nan)
+        if len(x) >= 3:
+            for i in range(n_boot):
+                y = np.array([rng.choice(v, len(v)).mean() for _, v in per_n])
+                draws[i] = _vertex(x, y)[0]
+        boots.append(draws)
+        n_opt = np.exp(xo)
+        d_opt = np.exp(np.polyval(d_line, xo))
+        n_lo, n_hi = (np.exp(np.percentile(draws[np.isfinite(draws)], q))
+                      if np.isfinite(draws).sum() >= 2 else (np.nan, np.nan))  # fmt: skip
+        tpp = np.exp(np.polyval(d_line, draws[np.isfinite(draws)])) / np.exp(
+            draws[np.isfinite(draws)])
+        t_lo, t_hi = np.percentile(tpp, q) if tpp.size >= 2 else (np.nan, np.nan)
+        row.update(N_opt=float(n_opt), N_lo=float(n_lo), N_hi=float(n_hi),
+                   tokens_opt=float(d_opt), tokens_per_param=float(d_opt / n_opt),
+                   tpp_lo=float(t_lo), tpp_hi=float(t_hi), loss_opt=lo,
+                   interior=bool(np.isfinite(xo)),
+                   located_share=float(np.isfinite(draws).mean()) if n_boot else float("nan"),
+                   _d_line=d_line)  # fmt: skip
+        rows.append(row)
+    optima = pd.DataFrame(rows)
+    fit = IsoflopFit(optima.drop(columns="_d_line"), n_boot=n_boot)
+    located = optima["interior"].to_numpy(bool)
+    if located.sum() < 3:
+        return fit
+    logC = np.log(optima["flops"].to_numpy(float))[located]
+    logN = np.log(optima["N_opt"].to_numpy(float))[located]
+    logD = np.log(optima["tokens_opt"].to_numpy(float))[located]
+    fit.a, fit.b = _slope(logC, logN), _slope(logC, logD)
+    B = np.array(boots)[located].T  # (n_boot, budgets located)
+    B = B[np.isfinite(B).all(axis=1)]
+    lines = [ln for ln, ok in zip(optima["_d_line"], located, strict=True) if ok]
+    D = np.array([[np.polyval(ln, xo) for ln, xo in zip(lines, b, strict=True)] for b in B])
+    fit.boot = B
+    if len(B) >= 2:
+        fit.a_ci = tuple(float(v) for v in np.percentile([_slope(logC, b) for b in B], q))
+        fit.b_ci = tuple(float(v) for v in np.percentile([_slope(logC, d) for d in D], q))
+    return fit

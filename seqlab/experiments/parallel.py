@@ -15,15 +15,17 @@ the function by name, so ``fn`` must be a module-level function and its argument
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["PROCESSES_ENV", "map_runs", "n_processes"]
+__all__ = ["PROCESSES_ENV", "imap_runs", "map_runs", "n_processes"]
 
 #: environment variable that caps the worker processes (1: everything in this process)
 PROCESSES_ENV = "SEQLAB_PROCESSES"
@@ -82,3 +84,52 @@ def map_runs(
         out = [f.result() for f in futures]
     bar.close()
     return out
+
+
+def _orphan_watch(parent: int) -> None:
+    """A worker's start: one torch thread, and exit as soon as the parent is gone (a parent
+    killed with SIGKILL cannot stop its workers, which would otherwise train on)."""
+    torch.set_num_threads(1)
+    os.environ["SEQLAB_CPU_THREADS"] = "1"
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def imap_runs(
+    fn: Callable[..., Any], tasks: Sequence[tuple], processes: int | None = None
+) -> Iterator[tuple[int, Any]]:
+    """``(i, fn(*tasks[i]))`` for every task, yielded *as each run finishes*, so the caller can
+    store a result at once (the scaling sweep writes each row of its table this way).
+
+    Inputs as :func:`map_runs`. With one process the runs are computed here in order; with
+    more, by :func:`n_processes` spawned workers of one thread each (``$SEQLAB_CPU_THREADS``
+    is 1 in them), in the order they finish. Closing the generator early (an exception or
+    Ctrl-C in the caller) terminates the workers; a worker also exits when its parent dies.
+    An exception in a run is raised here.
+    """
+    tasks = list(tasks)
+    n = n_processes(processes, len(tasks))
+    if n == 1:
+        for i, args in enumerate(tasks):
+            yield i, fn(*args)
+        return
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"),
+                               initializer=_orphan_watch, initargs=(os.getpid(),))  # fmt: skip
+    futures = {pool.submit(fn, *args): i for i, args in enumerate(tasks)}
+    finished = False
+    try:
+        for f in as_completed(futures):
+            yield futures[f], f.result()
+        finished = True
+    finally:
+        if not finished:  # stop the workers at once: a run in progress is not waited for
+            for f in futures:
+                f.cancel()
+            for w in list((pool._processes or {}).values()):  # no public way before 3.14
+                w.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -280,24 +280,31 @@ BUDGET = {
 
 # -- chapter 7, scaling laws: the sweep (seqlab.experiments.scaling) ---------------------------
 # GPT sizes (n_layer, n_head, n_embd) x budgets (max_iters, each its own cosine) x seeds; LSTMs
-# (n_layer, hidden_size) at the comparison budget over comparison_seeds (>= 3). Rates: Kaplan's
+# (n_layer, hidden_size) at the comparison budgets over comparison_seeds (>= 3). Rates: Kaplan's
 # eq. D.1 x gpt_lr_scales (one per size), lstm_learning_rates; both checked at /3 and x3 by
-# the sweep itself (scaling_specs.lr_check_specs), tuned on 150-step runs (scaling_specs).
-# standard: 74 runs, ~12 CPU-minutes at 1 thread (timed per size, 2026-11-30; see the report).
+# the sweep itself at lstm_budgets[0] (scaling_specs.lr_check_specs). The isoFLOP grid: each
+# GPT size trained round(C / FLOPs per step) steps per budget C where that is within
+# isoflop_steps (smoke: C chosen so that 3 of its 6 runs are main runs, trained once).
+# standard: ~2,800 CPU-seconds at 1 thread from scratch (per-size cpu_s of the stored table),
+# on 2 worker processes (~24 min on 2 idle cores).
 SCALING = {
     "sweep": dict(
         gpt_sizes=P(((1, 2, 16), (1, 2, 32), (2, 2, 32), (2, 4, 48)),
                     ((1, 2, 16), (1, 2, 32), (2, 2, 32), (2, 4, 48), (2, 4, 64), (3, 4, 96)),
-                    ((1, 2, 32), (2, 4, 64), (3, 4, 128), (4, 4, 192), (6, 6, 256),
+                    ((1, 2, 32), (2, 4, 64), (3, 4, 128), (4, 4, 192), (6, 8, 256),
                      (6, 6, 384), (8, 8, 512))),
         gpt_lr_scales=P((27.0, 9.0, 3.0, 3.0), (27.0, 9.0, 3.0, 3.0, 3.0, 3.0), (3.0,)),
-        budgets=P((10, 20), (60, 150, 375), (500, 1000, 2000)),
+        budgets=P((10, 20), (60, 150, 375, 600), (500, 1000, 2000)),
         seeds=P((0, 1), (0, 1), (0, 1, 2)),
         lstm_sizes=P(((1, 16), (1, 32)), ((1, 32), (1, 64), (1, 128), (1, 256)),
                      ((1, 64), (1, 128), (1, 256), (1, 512), (2, 512))),
-        lstm_learning_rates=P((3e-2,), (3e-2, 3e-2, 1e-2, 1e-2), (1e-2,)),
-        lstm_budgets=P((20,), (150,), (1000,)), comparison_seeds=(0, 1, 2),
+        lstm_learning_rates=P((3e-2,), (9e-2, 9e-2, 3e-2, 3e-2), (1e-2,)),
+        lstm_budgets=P((20,), (150, 600), (1000, 2000)), comparison_seeds=(0, 1, 2),
         lr_check_factors=(1 / 3, 3.0),
+        isoflop_budgets=P((1e9, 1.9e9), (1e11, 3e11, 1e12), (3e13, 1e14, 3e14, 1e15)),
+        isoflop_steps=P((5, 40), (100, 4000), (200, 20_000)),
+        isoflop_seeds=P((0,), (0, 1), (0, 1)),
+        processes=P(1, 2, 1),
         block_size=P(32, 64, 128), batch_size=P(16, 32, 64),
         eval_iters=P(2, 8, 20), eval_batch_size=P(32, 64, 64),
         dtype=P("float32", "float32", "bfloat16"),

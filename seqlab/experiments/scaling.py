@@ -77,10 +77,13 @@ from seqlab.device import (
     show_progress,
 )
 from seqlab.experiments.char_lm import shakespeare
+from seqlab.experiments.parallel import imap_runs, n_processes
 from seqlab.experiments.profiles import config_for
 from seqlab.experiments.scaling_specs import (
     SweepConfig,
     build_model,
+    isoflop_budget_of,
+    isoflop_specs,
     kaplan_lr,
     learning_rates,
     lr_check_specs,
@@ -102,6 +105,8 @@ from seqlab.train.loop import TrainState, estimate_loss
 
 __all__ = [
     "COLUMNS",
+    "all_specs",
+    "isoflop_sweep",
     "SWEEP_VERSION",
     "RunSpec",
     "SweepConfig",
@@ -192,6 +197,7 @@ def run_sweep(
     device: torch.device | str | None = None,
     progress: bool = True,
     on_run: Callable[[dict], None] | None = None,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Train the runs of ``specs`` that the table at ``table_path`` lacks; return the table's
     rows for ``specs`` (spec order), one per run.
@@ -202,7 +208,11 @@ def run_sweep(
     :func:`seqlab.device.get_device`; under torchrun each process uses ``cuda:LOCAL_RANK`` or
     the CPU (:mod:`seqlab.train.distributed`), and only rank 0 reads and writes the table (the
     list of missing runs is broadcast). ``progress``: a bar over runs and one over each run's
-    steps (tqdm.auto). ``on_run(row)`` is called after each row is written.
+    steps (tqdm.auto). ``on_run(row)`` is called after each row is written. ``processes`` > 1
+    (a CPU, not under torchrun): the runs go to that many worker processes of one thread each
+    (:func:`seqlab.experiments.parallel.imap_runs`, capped by ``$SEQLAB_PROCESSES``), longest
+    first, and this process writes each row the moment its run finishes; the numbers are
+    those of a one-thread run here.
     Raises ``ValueError`` for a file that is not a sweep table.
     """
     specs = list(dict.fromkeys(specs))
@@ -218,22 +228,27 @@ def run_sweep(
         show = progress and ctx.is_main and bool(todo)
         runs = tqdm(total=len(todo), desc="sweep runs", disable=not show)
         steps = tqdm(total=1, desc="steps", leave=False, disable=not show)
-        dataset = shakespeare() if todo else None
-        if todo:  # torch's optimizers import torch._dynamo on first use (seconds): not a run's
+        n = 1 if ctx.distributed or device.type != "cpu" else n_processes(processes, len(todo))
+        dataset = shakespeare() if todo and n == 1 else None
+        if todo and n == 1:  # torch's optimizers import torch._dynamo on first use (seconds)
             make_optimizer(torch.nn.Linear(1, 1), TrainConfig())
+
+        def done(row: dict) -> None:
+            if ctx.is_main:
+                append_row(table_path, row)
+                if on_run is not None:
+                    on_run(row)
+            runs.update(1)
+
         try:
-            for spec in todo:
-                label = (f"{spec.arch} L{spec.n_layer} C{spec.n_embd}"
-                         + (f" H{spec.hidden_size}" if spec.arch == "lstm" else "")
-                         + f" {spec.max_iters} it s{spec.seed}")  # fmt: skip
+            if n > 1:  # the longest runs first, so that no worker is left with a long tail
+                order = sorted(todo, key=_cost, reverse=True)
+                for _, row in imap_runs(_train_alone, [(s,) for s in order], n):
+                    done(row)
+            for spec in todo if n == 1 else ():
                 steps.reset(total=spec.max_iters)
-                steps.set_description(label)
-                row = train_run(spec, dataset, ctx, on_step=lambda n: steps.update(n - steps.n))
-                if ctx.is_main:
-                    append_row(table_path, row)
-                    if on_run is not None:
-                        on_run(row)
-                runs.update(1)
+                steps.set_description(_label(spec))
+                done(train_run(spec, dataset, ctx, on_step=lambda k: steps.update(k - steps.n)))
         finally:
             steps.close()
             runs.close()
@@ -243,6 +258,24 @@ def run_sweep(
     finally:
         ddp.cleanup(ctx)
     return _select(table, specs)
+
+
+def _label(spec: RunSpec) -> str:
+    return (f"{spec.arch} L{spec.n_layer} C{spec.n_embd}"
+            + (f" H{spec.hidden_size}" if spec.arch == "lstm" else "")
+            + f" {spec.max_iters} it s{spec.seed}")  # fmt: skip
+
+
+def _cost(spec: RunSpec) -> float:
+    """A rough CPU cost of a run (steps x a per-step cost, fitted by eye to the stored
+    table's cpu_s at 1 thread), only to start the longest runs first."""
+    width = spec.n_embd / 16 if spec.arch == "gpt" else spec.hidden_size / 32
+    return spec.max_iters * (1 + spec.n_layer * width)
+
+
+def _train_alone(spec: RunSpec) -> dict:
+    """A worker's run: the CPU, one thread, no process group (the corpus is cached)."""
+    return train_run(spec, shakespeare(), ddp.DistContext(device=torch.device("cpu")))
 
 
 def default_table_path(profile: str | None = None) -> Path:
@@ -260,6 +293,34 @@ def _profile_run(
     return config, path, show_progress() if progress is None else progress
 
 
+def _check_specs(config: SweepConfig, arch: Sequence[str]) -> list[RunSpec]:
+    """The check's runs: the main runs at the check's budget and seed, then the others."""
+    steps, seed = config.lstm_budgets[0], config.comparison_seeds[0]
+    main = [s for s in sweep_specs(config, arch) if s.max_iters == steps and s.seed == seed]
+    return main + lr_check_specs(config, arch)
+
+
+def _isoflop_specs(config: SweepConfig, arch: Sequence[str]) -> list[RunSpec]:
+    if "gpt" not in arch or not config.isoflop_budgets:
+        return []
+    return isoflop_specs(config, shakespeare().tokenizer.vocab_size)
+
+
+def all_specs(config: SweepConfig, arch: Sequence[str] = ARCHS) -> list[RunSpec]:
+    """Every run of ``config``: the main grid, the learning-rate check and the isoFLOP grid
+    (what ``python -m seqlab.sweep`` trains), duplicates once."""
+    return list(dict.fromkeys(sweep_specs(config, arch) + lr_check_specs(config, arch)
+                              + _isoflop_specs(config, arch)))  # fmt: skip
+
+
+def _profile_sweep(which, profile, table_path, device, progress, arch) -> tuple:
+    """(config, rows) of the runs ``which(config, arch)`` of ``profile``'s row."""
+    config, path, progress = _profile_run(profile, table_path, progress)
+    specs = which(config, arch)
+    rows = run_sweep(specs, path, device=device, progress=progress, processes=config.processes)
+    return config, rows
+
+
 def sweep(
     profile: str | None = None,
     table_path: str | Path | None = None,
@@ -272,9 +333,8 @@ def sweep(
     :func:`default_table_path` unless ``table_path`` is given. In ``smoke`` it trains (a few
     seconds); in ``standard`` it reads what ``make sweep`` (run by ``make book``) stored and
     trains only what is missing. ``progress`` None: bars except in a book build. Returns the
-    rows (see the module docstring)."""
-    config, path, progress = _profile_run(profile, table_path, progress)
-    return run_sweep(sweep_specs(config, arch), path, device=device, progress=progress)
+    rows of the main grid (see the module docstring)."""
+    return _profile_sweep(sweep_specs, profile, table_path, device, progress, arch)[1]
 
 
 def lr_check(
@@ -288,14 +348,28 @@ def lr_check(
     at its rate (factor 1, the main run) and at ``lr_check_factors`` times it, at the
     comparison budget, one seed; stored in the same table as :func:`sweep`. Returns those rows
     with a column ``lr_factor`` (1 for the main run)."""
-    config, path, progress = _profile_run(profile, table_path, progress)
-    steps, seed = config.lstm_budgets[0], config.comparison_seeds[0]
-    main = [s for s in sweep_specs(config, arch) if s.max_iters == steps and s.seed == seed]
-    df = run_sweep(main + lr_check_specs(config, arch), path, device=device, progress=progress)
+    config, df = _profile_sweep(_check_specs, profile, table_path, device, progress, arch)
     size = ["arch", "n_layer", "n_head", "n_embd", "hidden_size"]
-    rate = {(s.arch, s.n_layer, s.n_head, s.n_embd, s.hidden_size): s.learning_rate for s in main}
+    main = set(sweep_specs(config, arch))
+    rate = {(s.arch, s.n_layer, s.n_head, s.n_embd, s.hidden_size): s.learning_rate
+            for s in _check_specs(config, arch) if s in main}  # fmt: skip
     base = [rate[tuple(k)] for k in df[size].itertuples(index=False)]
     df["lr_factor"] = (df["learning_rate"] / base).round(3)
+    return df
+
+
+def isoflop_sweep(
+    profile: str | None = None,
+    table_path: str | Path | None = None,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """The isoFLOP grid of ``profile``'s sweep (arguments as :func:`sweep`; GPTs only):
+    :func:`~seqlab.experiments.scaling_specs.isoflop_specs`, stored in the same table. Returns
+    those rows with a column ``budget``: the FLOP budget C each run was sized for (its
+    ``flops`` differ from C by the rounding of its steps). Empty when the row has no budgets."""
+    config, df = _profile_sweep(_isoflop_specs, profile, table_path, device, progress, ("gpt",))
+    df["budget"] = isoflop_budget_of(df["flops"], config.isoflop_budgets) if len(df) else []
     return df
 
 

@@ -30,13 +30,15 @@ import scipy
 from scipy import optimize
 
 from seqlab.experiments.fit_input import as_array, same_length
-from seqlab.experiments.isoflop import isoflop_optimum, isoflop_slices
+from seqlab.experiments.isoflop import IsoflopFit, isoflop_fit, isoflop_optimum, isoflop_slices
 
 __all__ = [
     "ChinchillaFit",
+    "IsoflopFit",
     "PowerLawFit",
     "fit_chinchilla",
     "fit_power_law",
+    "isoflop_fit",
     "isoflop_optimum",
     "isoflop_slices",
 ]

@@ -16,7 +16,16 @@ shows that each size's rate is the best of three (or where it is not) instead of
 reader to trust it. LSTM: a rate per size (``lstm_learning_rates``), checked the same way;
 at 150 steps H=32 and H=64 were best at 3e-2 (of 1e-3 / 3e-3 / 1e-2 / 3e-2; chapter 2 uses
 3e-3 at longer budgets), H=256 better at 3e-3 than at 1e-3; 1e-2 for H=128 and H=256 is our
-interpolation, which the check measures.
+interpolation, which the check measures. That check (150 steps, seed 0) then found every LSTM
+better at 3x its rate (H=32: 3e-2 -> 9e-2, 2.27 -> 2.15; H=64 2.14 -> 2.11; H=128 1e-2 -> 3e-2,
+2.21 -> 2.06; H=256 2.10 -> 1.99), so the rates are now 9e-2, 9e-2, 3e-2, 3e-2 and the check
+measures a third and three times those.
+
+IsoFLOP grid (Hoffmann et al. 2022, approach 2): :func:`isoflop_specs` trains each GPT size
+for ``round(C / flops_per_step)`` steps at each budget C of ``isoflop_budgets`` (exact
+training FLOPs, :func:`seqlab.models.accounting.flops_per_token` x ``batch_size`` x
+``block_size``), where that step count lies within ``isoflop_steps``, over ``isoflop_seeds``,
+each run with its own warm-up and cosine.
 Warm-up: ``warmup_frac`` of each run's steps; then a cosine to lr / 10 at the last step.
 """
 
@@ -31,8 +40,18 @@ import torch
 from seqlab.checks import check_choice
 from seqlab.experiments.sweep_table import ARCHS, RunSpec
 from seqlab.models import GPT, GPTConfig, RecurrentLM, RecurrentLMConfig, count_params
+from seqlab.models.accounting import flops_per_token
 
-__all__ = ["SweepConfig", "build_model", "kaplan_lr", "lr_check_specs", "sweep_specs"]
+__all__ = [
+    "SweepConfig",
+    "build_model",
+    "flops_per_step",
+    "isoflop_budget_of",
+    "isoflop_specs",
+    "kaplan_lr",
+    "lr_check_specs",
+    "sweep_specs",
+]
 
 
 def kaplan_lr(n_params_non_embedding: int) -> float:
@@ -55,6 +74,10 @@ class SweepConfig:
     ``lstm_n_embd``-wide embeddings at ``lstm_learning_rates[i]``; ``lstm_budgets``: where GPT
     and LSTM are compared, over ``comparison_seeds`` (GPTs get those seeds there too);
     ``lr_check_factors``: the learning-rate check (:func:`lr_check_specs`), () for none.
+    ``isoflop_budgets``: training FLOPs C of the isoFLOP grid (:func:`isoflop_specs`; () for
+    none), each size trained ``round(C / flops_per_step)`` steps where that lies within
+    ``isoflop_steps`` = (min, max), over ``isoflop_seeds``. ``processes``: worker processes
+    that train independent runs at once (CPU only; ``$SEQLAB_PROCESSES`` caps it).
     ``block_size``, ``batch_size`` (global), evaluation (``eval_iters`` x
     ``eval_batch_size`` windows per split), ``warmup_frac`` of each run's steps, ``dtype``
     (the GPTs' autocast; LSTMs train in float32). Raises ``ValueError`` when a per-size tuple
@@ -71,6 +94,10 @@ class SweepConfig:
     lstm_budgets: tuple[int, ...] = (100,)
     comparison_seeds: tuple[int, ...] = (0, 1, 2)
     lr_check_factors: tuple[float, ...] = (1 / 3, 3.0)
+    isoflop_budgets: tuple[float, ...] = ()
+    isoflop_steps: tuple[int, int] = (100, 4000)
+    isoflop_seeds: tuple[int, ...] = (0, 1)
+    processes: int = 1
     block_size: int = 64
     batch_size: int = 32
     eval_iters: int = 8
@@ -87,6 +114,16 @@ class SweepConfig:
                 raise ValueError(f"{values} must have 1 or len({sizes})={n} values, got {k}")
         if not self.lstm_budgets:
             raise ValueError("lstm_budgets must name at least one budget (the comparison)")
+        lo, hi = self.isoflop_steps
+        if not 1 <= lo <= hi:
+            raise ValueError(f"isoflop_steps must be (min, max) with 1 <= min <= max, "
+                             f"got {self.isoflop_steps!r}")  # fmt: skip
+        if any(not c > 0 for c in self.isoflop_budgets):
+            raise ValueError(f"isoflop_budgets must be > 0 FLOPs, got {self.isoflop_budgets!r}")
+        if isinstance(self.processes, bool) or not isinstance(self.processes, int) or (
+            self.processes < 1
+        ):
+            raise ValueError(f"processes must be an int >= 1, got {self.processes!r}")
 
 
 def build_model(spec: RunSpec, vocab_size: int) -> torch.nn.Module:
@@ -170,3 +207,40 @@ def lr_check_specs(config: SweepConfig, arch: Sequence[str] = ARCHS) -> list[Run
     return [_spec(config, size, steps, lr * f, seed)
             for size, lr in learning_rates(config).items() if size[0] in arch
             for f in config.lr_check_factors]  # fmt: skip
+
+
+def flops_per_step(config: SweepConfig, size: tuple[int, int, int], vocab_size: int) -> int:
+    """Exact training FLOPs of one step of the GPT ``size`` = (n_layer, n_head, n_embd):
+    ``flops_per_token(model) * batch_size * block_size`` (the table's ``flops / max_iters``)."""
+    spec = RunSpec("gpt", *size, block_size=config.block_size)
+    model = build_model(spec, vocab_size)
+    return flops_per_token(model) * config.batch_size * config.block_size
+
+
+def isoflop_specs(config: SweepConfig, vocab_size: int) -> list[RunSpec]:
+    """The isoFLOP grid (Hoffmann et al. 2022, approach 2): for each budget C of
+    ``config.isoflop_budgets`` and each GPT size, ``round(C / flops_per_step)`` steps at the
+    size's rate (warm-up ``warmup_frac`` of them, then the cosine), for every seed of
+    ``isoflop_seeds``, where the steps lie within ``isoflop_steps``. ``vocab_size`` enters the
+    head's FLOPs. Ordered by budget, size, seed; a run equal to a main run is the same run
+    (same ``run_id``), trained once. Raises ``ValueError`` for ``vocab_size`` < 1."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be an int >= 1, got {vocab_size!r}")
+    lo, hi = config.isoflop_steps
+    rates = {k: v for k, v in learning_rates(config).items() if k[0] == "gpt"}
+    per_step = {k: flops_per_step(config, k[1:], vocab_size) for k in rates}
+    specs = []
+    for C in config.isoflop_budgets:
+        for size, lr in rates.items():
+            steps = round(C / per_step[size])
+            if lo <= steps <= hi:
+                specs += [_spec(config, size, steps, lr, s) for s in config.isoflop_seeds]
+    return list(dict.fromkeys(specs))
+
+
+def isoflop_budget_of(flops, budgets: Sequence[float]) -> list[float]:
+    """The budget of ``budgets`` nearest (in log) to each value of ``flops`` (a run's
+    ``flops`` misses its budget C by the rounding of its steps, < 1 % at >= 100 steps)."""
+    logs = [math.log(c) for c in budgets]
+    return [budgets[min(range(len(logs)), key=lambda i: abs(logs[i] - math.log(f)))]
+            for f in flops]  # fmt: skip

@@ -21,7 +21,10 @@ FLOPs (:func:`flops_per_token`); a multiply-add counts as 2 FLOPs
     learned positions) and the LSTM's elementwise peepholes, but *including* the output head
     (``lm_head``), which is a (C, V) matmul even when it is tied to the token table. Biases,
     LayerNorm, activations, softmax and the embedding look-up are left out (element-wise work,
-    O(C) per token against O(C^2)). For a GPT, N_mm = 12 L C^2 + V C.
+    O(C) per token against O(C^2)). For a GPT, N_mm = 12 L C^2 + V C. A mixture-of-experts
+    feed-forward layer counts its router (C x n_expert) and the ``top_k`` experts a token
+    runs through, not the idle ones: with experts of width F, 2 top_k C F + C n_expert per
+    layer (the *active* compute of Fedus et al. 2022; its total parameters are larger).
 
     The attention term: for each attention layer of width C attending over T keys, a token's
     query meets T keys in q k^T (2 T C FLOPs) and its weights mix T values (2 T C): 4 T C. The
@@ -63,6 +66,7 @@ from torch import nn
 from seqlab.checks import check_positive_int
 from seqlab.models.attention import MultiHeadAttention
 from seqlab.models.efficient_attention import LinearAttention, SlidingWindowAttention
+from seqlab.models.moe import MoEFeedForward
 from seqlab.models.transformer import LearnedPositionalEmbedding
 
 __all__ = ["attention_flops_per_token", "count_params", "flops_per_token", "matmul_params"]
@@ -90,16 +94,24 @@ def matmul_params(model: nn.Module) -> int:
     """N_mm: the weights used in a matrix product once per token (see the module docstring).
 
     A weight shared by a look-up table and a ``Linear`` (the tied ``lm_head``) is counted once,
-    as the ``Linear``'s.
+    as the ``Linear``'s. In a mixture-of-experts layer (:class:`~seqlab.models.moe.
+    MoEFeedForward`) a token runs through its router and ``top_k`` of the ``n_expert``
+    experts, so the layer counts the router and ``top_k`` experts' weights (the *active*
+    ones; the experts are equal in shape), not all of them.
     """
-    seen: dict[int, int] = {}
+    seen: dict[int, float] = {}
+    scale: dict[int, float] = {}  # weight id -> share of tokens that use it (MoE experts)
+    for module in model.modules():
+        if isinstance(module, MoEFeedForward):
+            for p in module.experts.parameters():
+                scale[id(p)] = module.top_k / module.n_expert
     for module in model.modules():
         if isinstance(module, TABLES):
             continue
         for name, p in module.named_parameters(recurse=False):
             if p.dim() >= 2 and not name.startswith(ELEMENTWISE_2D):
-                seen[id(p)] = p.numel()
-    return sum(seen.values())
+                seen[id(p)] = p.numel() * scale.get(id(p), 1.0)
+    return round(sum(seen.values()))
 
 
 def _ceil_blocks(T: int, b: int) -> tuple[int, int]:
