@@ -30,7 +30,13 @@ from seqlab.bench.cli import ArgumentParser
 from seqlab.bench.lm_config import check_device
 from seqlab.device import PROFILES, get_device, get_profile
 from seqlab.experiments.profiles import config_for
-from seqlab.experiments.scaling import SweepConfig, all_specs, default_table_path, run_sweep
+from seqlab.experiments.scaling import (
+    SweepConfig,
+    all_specs,
+    default_table_path,
+    grid_specs,
+    run_sweep,
+)
 from seqlab.experiments.sweep_table import ARCHS, read_table
 
 SHOWN = ["arch", "n_layer", "n_embd", "hidden_size", "max_iters", "seed",
@@ -78,6 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(rows[cols].to_string(index=False))
         print(f"{len(specs)} runs, {int(rows['done'].sum())} done; table: {out}")
         return 0
+    # grid by grid: the isoFLOP grid, the learning-rate check, then the main grid budget by
+    # budget, shortest first, so that a sweep cut short has whole grids and budgets
+    groups = grid_specs(config, args.arch)
+    main_grid = groups.pop("main")
+    for steps in sorted({s.max_iters for s in main_grid}):
+        groups[steps] = [s for s in main_grid if s.max_iters == steps]
+    for group in groups.values():
+        run_sweep(group, out, device=device, progress=not args.quiet, processes=config.processes)
     df = run_sweep(specs, out, device=device, progress=not args.quiet,
                    processes=config.processes)  # fmt: skip
     if rank == 0:

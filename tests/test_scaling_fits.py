@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from seqlab.experiments.scaling_fits import (
-    isoflop_fit,
     fit_chinchilla,
     fit_power_law,
+    isoflop_fit,
     isoflop_optimum,
     isoflop_slices,
 )

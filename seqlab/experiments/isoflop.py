@@ -255,8 +255,8 @@ def isoflop_fit(
         d_opt = np.exp(np.polyval(d_line, xo))
         n_lo, n_hi = (np.exp(np.percentile(draws[np.isfinite(draws)], q))
                       if np.isfinite(draws).sum() >= 2 else (np.nan, np.nan))  # fmt: skip
-        tpp = np.exp(np.polyval(d_line, draws[np.isfinite(draws)])) / np.exp(
-            draws[np.isfinite(draws)])
+        located = draws[np.isfinite(draws)]
+        tpp = np.exp(np.polyval(d_line, located) - located)
         t_lo, t_hi = np.percentile(tpp, q) if tpp.size >= 2 else (np.nan, np.nan)
         row.update(N_opt=float(n_opt), N_lo=float(n_lo), N_hi=float(n_hi),
                    tokens_opt=float(d_opt), tokens_per_param=float(d_opt / n_opt),

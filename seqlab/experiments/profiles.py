@@ -278,15 +278,10 @@ BUDGET = {
                 aux_loss_coef=0.01, load_batches=P(2, 8), seeds=_SEEDS),
 }
 
-# -- chapter 7, scaling laws: the sweep (seqlab.experiments.scaling) ---------------------------
-# GPT sizes (n_layer, n_head, n_embd) x budgets (max_iters, each its own cosine) x seeds; LSTMs
-# (n_layer, hidden_size) at the comparison budgets over comparison_seeds (>= 3). Rates: Kaplan's
-# eq. D.1 x gpt_lr_scales (one per size), lstm_learning_rates; both checked at /3 and x3 by
-# the sweep itself at lstm_budgets[0] (scaling_specs.lr_check_specs). The isoFLOP grid: each
-# GPT size trained round(C / FLOPs per step) steps per budget C where that is within
-# isoflop_steps (smoke: C chosen so that 3 of its 6 runs are main runs, trained once).
-# standard: ~2,800 CPU-seconds at 1 thread from scratch (per-size cpu_s of the stored table),
-# on 2 worker processes (~24 min on 2 idle cores).
+# -- chapter 7, scaling laws: the sweep (seqlab.experiments.scaling; sizes, budgets, rates and
+# the isoFLOP grid explained in scaling_specs). standard: ~2,800 CPU-s at 1 thread from scratch,
+# on 2 worker processes (~24 min on 2 idle cores). smoke: C chosen so 3 of 6 isoFLOP runs are
+# main runs (trained once).
 SCALING = {
     "sweep": dict(
         gpt_sizes=P(((1, 2, 16), (1, 2, 32), (2, 2, 32), (2, 4, 48)),

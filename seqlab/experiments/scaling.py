@@ -106,6 +106,7 @@ from seqlab.train.loop import TrainState, estimate_loss
 __all__ = [
     "COLUMNS",
     "all_specs",
+    "grid_specs",
     "isoflop_sweep",
     "SWEEP_VERSION",
     "RunSpec",
@@ -306,11 +307,23 @@ def _isoflop_specs(config: SweepConfig, arch: Sequence[str]) -> list[RunSpec]:
     return isoflop_specs(config, shakespeare().tokenizer.vocab_size)
 
 
+def grid_specs(config: SweepConfig, arch: Sequence[str] = ARCHS) -> dict[str, list[RunSpec]]:
+    """The runs of ``config`` by grid, in the order the command trains them: ``"isoflop"``
+    (GPTs only), ``"lr_check"`` (the check's extra runs), ``"main"``; a run in two grids is
+    listed in the first only."""
+    groups = {"isoflop": _isoflop_specs(config, arch),
+              "lr_check": lr_check_specs(config, arch), "main": sweep_specs(config, arch)}  # fmt: skip
+    seen: set[RunSpec] = set()
+    for name, specs in groups.items():
+        groups[name] = [s for s in dict.fromkeys(specs) if s not in seen]
+        seen |= set(groups[name])
+    return groups
+
+
 def all_specs(config: SweepConfig, arch: Sequence[str] = ARCHS) -> list[RunSpec]:
-    """Every run of ``config``: the main grid, the learning-rate check and the isoFLOP grid
-    (what ``python -m seqlab.sweep`` trains), duplicates once."""
-    return list(dict.fromkeys(sweep_specs(config, arch) + lr_check_specs(config, arch)
-                              + _isoflop_specs(config, arch)))  # fmt: skip
+    """Every run of ``config`` (what ``python -m seqlab.sweep`` trains): the isoFLOP grid,
+    the learning-rate check and the main grid (:func:`grid_specs`), each run once."""
+    return [s for specs in grid_specs(config, arch).values() for s in specs]
 
 
 def _profile_sweep(which, profile, table_path, device, progress, arch) -> tuple:

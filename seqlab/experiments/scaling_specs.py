@@ -120,9 +120,8 @@ class SweepConfig:
                              f"got {self.isoflop_steps!r}")  # fmt: skip
         if any(not c > 0 for c in self.isoflop_budgets):
             raise ValueError(f"isoflop_budgets must be > 0 FLOPs, got {self.isoflop_budgets!r}")
-        if isinstance(self.processes, bool) or not isinstance(self.processes, int) or (
-            self.processes < 1
-        ):
+        p = self.processes
+        if isinstance(p, bool) or not isinstance(p, int) or p < 1:
             raise ValueError(f"processes must be an int >= 1, got {self.processes!r}")
 
 

@@ -15,8 +15,13 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from seqlab.experiments.scaling import sweep
-from seqlab.experiments.scaling_fits import fit_power_law, isoflop_optimum, isoflop_slices
+from seqlab.experiments.scaling import isoflop_sweep, sweep
+from seqlab.experiments.scaling_fits import (
+    fit_power_law,
+    isoflop_fit,
+    isoflop_optimum,
+    isoflop_slices,
+)
 from seqlab.experiments.seeds import summarize_seeds
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.interactive import Interactive
@@ -179,22 +184,34 @@ def isoflop_data(table: pd.DataFrame, n_budgets: int = 4) -> tuple[pd.DataFrame,
 
 
 def isoflop_figure(slices: pd.DataFrame, optimum: pd.DataFrame) -> go.Figure:
-    """Loss against N at fixed FLOPs (mean over seeds), the parabola in ln N, its vertex."""
+    """Loss against N at fixed FLOPs (mean ± s.e.m. over seeds), the parabola in ln N, its
+    vertex (a star, with its bootstrap interval in N where ``optimum`` has ``N_lo``/``N_hi``:
+    :func:`~seqlab.experiments.scaling_fits.isoflop_fit`). ``slices``: rows with ``budget``,
+    ``n_params``, ``val_loss`` (and ``seed``); ``optimum`` matched by its ``budget`` column,
+    else by ``flops``."""
     fig = go.Figure()
+    key = "budget" if "budget" in optimum.columns else "flops"
     for i, (C, d) in enumerate(slices.groupby("budget", sort=True)):
-        m = d.groupby("n_params", as_index=False)["val_loss"].mean()
-        fig.add_scatter(x=m["n_params"], y=m["val_loss"], mode="markers", name=f"C = {C:.3g}",
-                        marker={"color": color(i), "size": 8})  # fmt: skip
+        m = _mean_sem(d, ["n_params"]).sort_values("n_params")
+        fig.add_scatter(x=m["n_params"], y=m["mean"], mode="markers", name=f"C = {C:.3g}",
+                        marker={"color": color(i), "size": 8},
+                        error_y={"type": "data", "array": m["sem"].fillna(0)})  # fmt: skip
         if len(m) >= 3:
             x = np.log(m["n_params"].to_numpy())
-            c = np.polyfit(x, m["val_loss"].to_numpy(), 2)
+            c = np.polyfit(x, m["mean"].to_numpy(), 2)
             xs = np.linspace(x.min(), x.max(), 50)
             fig.add_scatter(x=np.exp(xs), y=np.polyval(c, xs), mode="lines", showlegend=False,
                             line={"color": color(i), "dash": "dot"})  # fmt: skip
-        o = optimum[np.isclose(optimum["flops"], C)]
+        o = optimum[np.isclose(optimum[key], C)]
         if len(o) and bool(o["interior"].iloc[0]):
-            fig.add_scatter(x=o["N_opt"], y=o["loss_opt"], mode="markers", showlegend=False,
-                            marker={"symbol": "star", "size": 14, "color": color(i)})  # fmt: skip
+            o = o.iloc[0]
+            err = None
+            if "N_lo" in o and np.isfinite(o["N_lo"]):
+                err = {"type": "data", "symmetric": False, "array": [o["N_hi"] - o["N_opt"]],
+                       "arrayminus": [o["N_opt"] - o["N_lo"]], "color": color(i)}  # fmt: skip
+            fig.add_scatter(x=[o["N_opt"]], y=[o["loss_opt"]], mode="markers", showlegend=False,
+                            marker={"symbol": "star", "size": 14, "color": color(i)},
+                            error_x=err)  # fmt: skip
     fig.update_xaxes(type="log", title="N (all parameters)")
     fig.update_yaxes(title=LOSS_AXIS)
     fig.update_layout(title="IsoFLOP slices: loss at fixed training FLOPs (stars: optima)")
@@ -261,12 +278,14 @@ def scaling_power_law(profile: str) -> Figure:
 @register_figure(
     "scaling_isoflop",
     chapter="scaling",
-    caption=r"IsoFLOP slices of the GPT sweep (loss interpolated along each size's token "
-    r"budgets), parabolas in $\ln N$ and their vertices where they lie inside the sizes tried.",
+    caption=r"IsoFLOP slices: GPTs trained at fixed training FLOPs $C$ (mean $\pm$ s.e.m. "
+    r"over seeds), parabolas in $\ln N$, and their vertices with 90\% bootstrap intervals "
+    r"where they lie inside the sizes tried (Hoffmann et al. 2022, approach 2).",
 )
 def scaling_isoflop(profile: str) -> Figure:
     """IsoFLOP slices, paper version."""
-    return _paper(isoflop_figure(*isoflop_data(_table(profile))))
+    iso = isoflop_sweep(profile, progress=False)
+    return _paper(isoflop_figure(iso, isoflop_fit(iso, n_boot=200).optima))
 
 
 @register_figure(
