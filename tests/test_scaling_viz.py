@@ -121,3 +121,30 @@ def test_matched_sizes_pair_gpt_and_lstm_within_a_factor():
         assert p["model"].nunique() == 2 and (p.groupby("model")["seed"].nunique() == 3).all()
     with pytest.raises(ValueError, match="lacks GPT or LSTM"):
         matched_sizes(TABLE, 400)
+
+
+def test_isoflop_figure_draws_each_vertex_with_its_interval():
+    """A grid trained at fixed FLOPs: one star per located budget, its error bar spanning
+    the bootstrap interval of N_opt (isoflop_fit)."""
+    from seqlab.experiments.scaling_fits import isoflop_fit
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for C, n_star in ((1e11, 3e4), (1e12, 1e5)):
+        for N in n_star * np.geomspace(0.2, 5, 5):
+            for seed in (0, 1):
+                L = 2.0 + 0.1 * np.log(N / n_star) ** 2 + 0.01 * rng.standard_normal()
+                rows.append({"budget": C, "flops": C, "n_params": N, "tokens": C / (6 * N),
+                             "seed": seed, "val_loss": L})  # fmt: skip
+    iso = pd.DataFrame(rows)
+    fit = isoflop_fit(iso, n_boot=100)
+    fig = isoflop_figure(iso, fit.optima)
+    stars = [t for t in fig.data if t.marker.symbol == "star"]
+    assert len(stars) == 2
+    for star, o in zip(stars, fit.optima.itertuples(), strict=True):
+        assert star.x[0] == pytest.approx(o.N_opt)
+        assert star.x[0] - star.error_x.arrayminus[0] == pytest.approx(o.N_lo)
+        assert star.x[0] + star.error_x.array[0] == pytest.approx(o.N_hi)
+        assert o.N_lo < o.N_opt < o.N_hi and o.N_opt == pytest.approx(
+            3e4 if o.budget < 5e11 else 1e5, rel=0.1
+        )

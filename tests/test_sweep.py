@@ -339,3 +339,14 @@ def test_the_standard_isoflop_grid_brackets_sizes():
             config.isoflop_budgets)[0] == C]  # fmt: skip
         assert len({s.n_embd * 10 + s.n_layer for s in at}) >= 4  # >= 4 sizes per budget
         assert min(len({s.seed for s in at if s.n_embd == e}) for e in {s.n_embd for s in at}) >= 2
+
+
+def test_grid_specs_are_every_run_once_in_training_order():
+    config = config_for(SweepConfig, "scaling.sweep", "smoke")
+    groups = scaling.grid_specs(config)
+    assert list(groups) == ["isoflop", "lr_check", "main"]
+    flat = [s for g in groups.values() for s in g]
+    assert flat == scaling.all_specs(config) and len(flat) == len(set(flat))
+    main = set(sweep_specs(config))
+    assert main - set(groups["main"]) <= set(groups["isoflop"])  # shared runs: listed first
+    assert all(s.arch == "gpt" for s in groups["isoflop"]) and groups["isoflop"]

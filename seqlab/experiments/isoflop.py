@@ -22,6 +22,17 @@ __all__ = ["IsoflopFit", "isoflop_fit", "isoflop_optimum", "isoflop_slices"]
 # --- isoFLOP ---------------------------------------------------------------------------------
 
 
+def _check_table(table: pd.DataFrame, cols: list[str], what: str) -> None:
+    """ValueError unless ``table`` is a non-empty DataFrame with the columns ``cols``."""
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"table is empty: no runs to {what}")
+
+
 def _budget_groups(flops: np.ndarray, rel_tol: float) -> np.ndarray:
     """Group labels: runs whose FLOPs are within a factor (1 + rel_tol) of their neighbour."""
     order = np.argsort(flops)
@@ -56,14 +67,8 @@ def isoflop_optimum(
     ``curvature`` (d^2 L / d(ln N)^2), ``interior``, ``best_N_tried`` (lowest mean loss).
     Raises ``ValueError`` for a missing column, an empty table, NaN or non-positive values.
     """
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
     cols = [n_col, loss_col, flops_col, tokens_col] + ([budget_col] if budget_col else [])
-    missing = [c for c in cols if c not in table.columns]
-    if missing:
-        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
-    if table.empty:
-        raise ValueError("table is empty: no runs to group")
+    _check_table(table, cols, "group")
     if not rel_tol > 0:
         raise ValueError(f"rel_tol must be > 0, got {rel_tol!r}")
     N = as_array(table[n_col], n_col)
@@ -117,13 +122,7 @@ def isoflop_slices(
     columns, an empty table, or no budget that two sizes reach.
     """
     cols = [n_col, loss_col, seed_col, "flops", "tokens"]
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in cols if c not in table.columns]
-    if missing:
-        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
-    if table.empty:
-        raise ValueError("table is empty: no runs to slice")
+    _check_table(table, cols, "slice")
     for c in (n_col, loss_col, "flops", "tokens"):
         as_array(table[c], c)
     t = table.assign(_fpt=table["flops"] / table["tokens"])
@@ -220,13 +219,7 @@ def isoflop_fit(
     outside (0, 1).
     """
     cols = [budget_col, n_col, loss_col, "tokens", "flops"]
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in cols if c not in table.columns]
-    if missing:
-        raise ValueError(f"table has no column(s) {missing}; columns are {list(table.columns)}")
-    if table.empty:
-        raise ValueError("table is empty: no runs to fit")
+    _check_table(table, cols, "fit")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
         raise ValueError(f"n_boot must be an int >= 0, got {n_boot!r}")
     if not 0 < ci < 1:
