@@ -422,8 +422,9 @@ def test_choosing_chapter_shows_its_table_and_its_recommendation_answers(html_di
     page, log = open_page(browser, f"{server}/book/08_choosing.html")
     table = page.locator("table.seqlab-choosing")
     assert table.count() == 1, "the comparison table is missing"
-    assert table.locator("tbody tr").count() == 7, "one row per property expected"
+    assert table.locator("tbody tr").count() == 8, "one row per property expected"
     assert table.locator("a[href*='03_gru.html']").count() >= 1, "no link to chapter 3"
+    assert table.locator("a[href*='07_scaling.html']").count() >= 1, "no link to chapter 7"
     assert page.locator(".js-plotly-plot").count() >= 3, "a figure of the chapter is missing"
     assert page.locator(".js-plotly-plot .barlayer .point").count() >= 3, "no bars drew"
     i = page.evaluate(_SLIDER_AND_MENU_INDEX_JS)
