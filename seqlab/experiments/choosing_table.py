@@ -203,6 +203,16 @@ def _round2(n: float) -> str:
     return f"{float(f'{n:.2g}'):,.0f}"
 
 
+def _part(status: str, h: pd.DataFrame, n: int) -> str:
+    """One status of a cell of "parameters at equal quality" in words (``h``: its seeds)."""
+    k = f"{len(h)} of {n} seeds"
+    if status == "interpolated":
+        return f"≈ {_round2(10 ** h['log10_n'].mean())} ({k})"
+    if status == "below the smallest":
+        return f"≤ {h['bound'].max():,.0f}, below the smallest size ({k})"
+    return f"not reached: > {h['bound'].min():,.0f}, the largest size ({k})"
+
+
 def _equal_quality(prop: Property, sweep) -> tuple[list, str, str, str | None]:
     """Cells of "parameters at equal quality" from ``(runs, note)`` of
     :func:`~seqlab.experiments.equal_quality.stored_comparison` (or None): per architecture
@@ -232,13 +242,7 @@ def _equal_quality(prop: Property, sweep) -> tuple[list, str, str, str | None]:
         if (g["status"] == "interpolated").all() and n >= 3:
             full.append(m)
             continue
-        parts = []
-        for status, h in g.groupby("status", sort=False):
-            k = f"{len(h)} of {n} seeds"
-            parts.append(f"≈ {_round2(10 ** h['log10_n'].mean())} ({k})" if status ==
-                         "interpolated" else f"≤ {h['bound'].max():,.0f}, below the smallest "
-                         f"size ({k})" if status == "below the smallest" else
-                         f"not reached: > {h['bound'].min():,.0f}, the largest ({k})")  # fmt: skip
+        parts = [_part(status, h, n) for status, h in g.groupby("status", sort=False)]
         texts[m] = "; ".join(parts)
         cells[m] = dict(model=m, value=np.nan, sem=np.nan, text=texts[m], best=False, n=n)
     verdict = None
@@ -261,7 +265,7 @@ def _equal_quality(prop: Property, sweep) -> tuple[list, str, str, str | None]:
         verdict = (
             f"at {at}: {said}"
             + ("" if verdict is None else f"; {verdict}")
-            + "; no ★: the tie rule needs a value per seed, a bound is not one"
+            + "; no ★: the tie rule needs a value for each of >= 3 seeds, and a bound is not one"
         )
     out = [cells.get(m, dict(model=m, **missing)) for m in ARCHS]
     for c in out:
