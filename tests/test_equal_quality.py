@@ -168,3 +168,14 @@ def test_cycle_shape_measures_rise_and_fall_and_their_asymmetry():
     assert (b["rise"], b["fall"], b["longer_rise"]) == (7, 3, 4)
     with pytest.raises(ValueError, match="half_window"):
         cycle_shape(s, half_window=0)
+
+
+def test_a_partial_table_gives_what_it_has_without_failing():
+    """Chapter 7 may still be writing its table (notebooks run side by side): an LSTM with one
+    size has no curve, and its cell says it was not measured."""
+    r = _table_results()
+    runs = _runs({"gpt": [3.0, 2.0, 1.0], "lstm": [2.5]})
+    r["sweep"] = (runs, "hand-made")
+    row = comparison_table(r).set_index(["property", "model"]).xs("parameters at equal quality")
+    assert row.loc["lstm", "text"] == "not measured" and not row["best"].any()
+    assert row.loc["transformer", "text"].startswith("≈ ")
