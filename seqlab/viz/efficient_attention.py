@@ -22,7 +22,7 @@ from matplotlib.ticker import NullFormatter
 from seqlab.experiments.decoding import DECODER_NAMES, decoding
 from seqlab.experiments.efficient_attention import ATTENTION_NAMES, efficient_cost, efficient_lm
 from seqlab.viz.export import register_figure
-from seqlab.viz.style import PALETTE
+from seqlab.viz.style import PALETTE, log_ticks
 
 __all__ = ["KIND_COLORS", "cost_figure", "latency_figure", "loss_figure"]
 
@@ -40,7 +40,8 @@ QUANTITIES = {"time_s": ("fwd + bwd time (ms)", 1e3), "mem_mb": ("peak memory (M
 def _log_axes(fig: go.Figure, xs, x_title: str, y_title: str) -> None:
     xs = sorted(set(int(x) for x in xs))
     fig.update_xaxes(type="log", title=x_title, tickvals=xs, ticktext=[str(x) for x in xs])
-    fig.update_yaxes(type="log", title=y_title)
+    ys = [y for tr in fig.data for y in (tr.y if tr.y is not None else ())]
+    fig.update_yaxes(type="log", title=y_title, **log_ticks(ys))
 
 
 def cost_figure(summary: pd.DataFrame, crossings: pd.DataFrame, quantity: str = "time_s"):
@@ -54,7 +55,9 @@ def cost_figure(summary: pd.DataFrame, crossings: pd.DataFrame, quantity: str = 
                         mode="lines+markers", line={"color": KIND_COLORS.get(kind)})  # fmt: skip
     cross = crossings[(crossings["quantity"] == quantity) & (crossings["full"] == "full")]
     for r in cross.dropna(subset=["crossover_T"]).itertuples():
-        fig.add_vline(x=r.crossover_T, line={"dash": "dot", "color": KIND_COLORS[r.efficient]})
+        fig.add_vline(x=r.crossover_T, line={"dash": "dot", "color": KIND_COLORS[r.efficient]},
+                      annotation_text=f"{ATTENTION_NAMES.get(r.efficient, r.efficient)} = fused",
+                      annotation_font_size=10)  # fmt: skip
     _log_axes(fig, summary["T"], "sequence length T (tokens)", title)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
