@@ -295,7 +295,9 @@ def heads_vs_uniform(model: GPT, text: str, windows: int = 5) -> dict:
             raise ValueError(f"text stretch {w}: {out['message']}")
         per.append(head_table(out["maps"]).assign(seed=w))
     runs = pd.concat(per, ignore_index=True)
-    runs["name"] = [f"layer {a}, head {b}" for a, b in zip(runs["layer"], runs["head"], strict=True)]
+    runs["name"] = [
+        f"layer {a}, head {b}" for a, b in zip(runs["layer"], runs["head"], strict=True)
+    ]
     uni = head_table(uniform_maps(T)).iloc[0]
     base = pd.DataFrame({"name": "a uniform spread", "seed": range(windows),
                          "entropy (nats)": uni["entropy (nats)"],

@@ -23,11 +23,10 @@ other glyphs. matplotlib resolves fonts when it *draws*: show or save a paper fi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import math
 
 import matplotlib as mpl
 from cycler import cycler
