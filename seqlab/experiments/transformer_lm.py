@@ -270,10 +270,12 @@ def uniform_maps(T: int) -> np.ndarray:
     return rows[None, None]
 
 
-def heads_vs_uniform(model: GPT, text: str, windows: int = 5) -> dict:
+def heads_vs_uniform(model: GPT, text: str, windows: int = 5, min_rel: float = 0.1) -> dict:
     """Every head on ``windows`` consecutive stretches of ``text`` (``block_size`` characters
     each), compared with the uniform spread (:func:`uniform_maps`) by the tie rule, the
-    stretches standing in for seeds.
+    stretches standing in for seeds, and a difference counting only when it exceeds ``min_rel``
+    times the uniform spread's value (``compare``'s ``min_diff``: an untrained head differs from
+    uniform by a hair that a zero-spread baseline would otherwise call a win).
 
     Outputs: ``table`` (one row per head: ``layer``, ``head``, the mean over stretches of
     :func:`head_table`'s two columns), ``uniform`` (the uniform spread's two values),
@@ -281,8 +283,10 @@ def heads_vs_uniform(model: GPT, text: str, windows: int = 5) -> dict:
     against ``"a uniform spread"``, higher wins), ``focus`` (the head of lowest entropy
     against it, lower wins), ``prev_head`` / ``focus_head`` (``"layer l, head h"``) and
     ``T``. Raises ``ValueError`` when ``text`` is shorter than ``windows`` stretches or
-    ``windows`` < 3.
+    ``windows`` < 3 or ``min_rel`` not in [0, 1).
     """
+    if not isinstance(min_rel, (int, float)) or not 0 <= min_rel < 1:
+        raise ValueError(f"min_rel must be in [0, 1), got {min_rel!r}")
     if not isinstance(windows, int) or windows < 3:
         raise ValueError(f"windows must be an int >= 3 (the tie rule's seeds), got {windows!r}")
     T = model.config.block_size
@@ -311,6 +315,6 @@ def heads_vs_uniform(model: GPT, text: str, windows: int = 5) -> dict:
         top = table.loc[getattr(table[col], pick)()]
         name = f"layer {top['layer']:.0f}, head {top['head']:.0f}"
         both = pd.concat([runs[runs["name"] == name], base], ignore_index=True)
-        out[key] = compare(both, "name", col, lower_is_better=lower)
+        out[key] = compare(both, "name", col, lower_is_better=lower, min_diff=min_rel * uni[col])
         out[f"{key}_head"] = name
     return out
