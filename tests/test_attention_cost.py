@@ -203,6 +203,7 @@ def test_exponent_words_read_the_interval():
     assert exponent_words(1.7, 2.1) == "indistinguishable from 2"
     assert exponent_words(2.1, 2.5) == "above 2"
     assert exponent_words(-1.68, 3.10).startswith("not determined")
+    assert exponent_words(float("nan"), float("nan")).startswith("not determined")
     with pytest.raises(ValueError, match="lo <= hi"):
         exponent_words(2.0, 1.0)
 

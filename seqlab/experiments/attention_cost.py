@@ -216,10 +216,11 @@ def exponent_words(lo: float, hi: float) -> str:
     """Where a fitted exponent's interval [lo, hi] (:func:`fit_power_law`) sits against 1
     (linear) and 2 (quadratic), in words: ``"not determined by these lengths (its interval
     is wider than 1)"``, ``"below 1"``, ``"indistinguishable from 1"``, ``"between 1 and 2"``,
-    ``"indistinguishable from 2"`` or ``"above 2"``. Raises ``ValueError`` unless lo <= hi."""
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
-        raise ValueError(f"need finite lo <= hi, got lo={lo!r}, hi={hi!r}")
-    if hi - lo > 1:
+    ``"indistinguishable from 2"`` or ``"above 2"`` (an interval that is not finite, e.g. from
+    two points, reads as not determined). Raises ``ValueError`` when lo > hi."""
+    if lo > hi:
+        raise ValueError(f"need lo <= hi, got lo={lo!r}, hi={hi!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo > 1:
         return "not determined by these lengths (its interval is wider than 1)"
     if hi < 1:
         return "below 1"
