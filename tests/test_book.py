@@ -255,6 +255,29 @@ _LAYOUT_JS = r"""() => {
       `wider than the column (${pre.scrollWidth} > ${pre.clientWidth} px): ` +
       (pre.innerText.split('\n').find(l => l.length > 80) || '').slice(0, 60));
   }
+  // tables and display equations: wider than the box that scrolls them, or than the article
+  const right = article.getBoundingClientRect().right;
+  const scroller = e => {
+    for (let a = e; a && a !== article; a = a.parentElement)
+      if (/auto|scroll|hidden/.test(getComputedStyle(a).overflowX)) return a;
+    return null;
+  };
+  for (const e of article.querySelectorAll('table, mjx-container[display="true"]')) {
+    if (e.closest('.js-plotly-plot')) continue;
+    const box = scroller(e) || e;
+    const what = e.tagName === 'TABLE' ? 'table' : 'equation';
+    if (box.scrollWidth > box.clientWidth + 2 || e.getBoundingClientRect().right > right + 2)
+      out.push(`${what} wider than the column (${box.scrollWidth} > ${box.clientWidth} px): ` +
+               [...e.innerText.replace(/\s+/g, ' ')].slice(0, 60).join(''));
+  }
+  // TeX left as text in the prose: $...\command...$ or \command{ outside code
+  for (const p of article.querySelectorAll('p, li, td, th, dd')) {
+    if (p.closest('pre, code, .highlight, mjx-container')) continue;
+    let text = '';
+    for (const n of p.childNodes) if (n.nodeType === 3) text += n.textContent;
+    const m = text.match(/\$[^$]*\\[a-zA-Z]+[^$]*\$|\\[a-zA-Z]+\{/);
+    if (m) out.push('raw TeX in the text: ' + [...m[0]].slice(0, 60).join(''));
+  }
   return out;
 }"""
 
