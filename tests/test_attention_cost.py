@@ -17,12 +17,13 @@ from seqlab.experiments.attention_cost import (
     AttentionCostConfig,
     attention_cost,
     attention_factory,
+    exponent_words,
     exponents,
     fit_power_law,
     measure_attention,
     sdpa_backend,
 )
-from seqlab.experiments.long_range import LongRangeConfig, long_range
+from seqlab.experiments.long_range import LongRangeConfig, long_range, versus_chance
 from seqlab.experiments.memory_tasks import (
     CausalTransformer,
     DelaySweepConfig,
@@ -193,3 +194,28 @@ def test_interactives_draw_the_measured_states_without_measuring(monkeypatch):
     fig = attention.static_figure()
     assert len(fig.data) == 4 and len(fig.layout.updatemenus[0].buttons) == 2  # time, memory
     assert "flash" in fig.data[1].name
+
+
+def test_exponent_words_read_the_interval():
+    assert exponent_words(0.5, 0.8) == "below 1"
+    assert exponent_words(0.9, 1.2) == "indistinguishable from 1"
+    assert exponent_words(1.2, 1.8) == "between 1 and 2"
+    assert exponent_words(1.7, 2.1) == "indistinguishable from 2"
+    assert exponent_words(2.1, 2.5) == "above 2"
+    assert exponent_words(-1.68, 3.10).startswith("not determined")
+    assert exponent_words(float("nan"), float("nan")).startswith("not determined")
+    with pytest.raises(ValueError, match="lo <= hi"):
+        exponent_words(2.0, 1.0)
+
+
+def test_versus_chance_ties_a_chance_scorer_and_ranks_a_good_one():
+    import pandas as pd
+
+    rows = [dict(cell=c, T=10, seed=s, score=v, baseline=0.125)
+            for c, vals in (("lstm", (0.12, 0.13, 0.125)), ("transformer", (0.9, 0.95, 0.92)))
+            for s, v in enumerate(vals)]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    assert versus_chance(runs, "lstm")[10].better("LSTM", "chance") is None
+    assert versus_chance(runs, "transformer")[10].better("Transformer", "chance") == "Transformer"
+    with pytest.raises(ValueError, match="no runs"):
+        versus_chance(runs, "gru")

@@ -200,4 +200,5 @@ def test_verdicts_go_through_the_tie_rule():
     assert "tied" in v["warmup_pre"]
     assert v["stuck"].count("6 of 6") == 0 and "3 of 3" in v["stuck"]
     assert v["last_xavier"].startswith("post-LN larger than pre-LN")
+    assert v["reading_xavier"].startswith("post-LN's gradient is the larger, as the paper")
     assert v["post_gpt2"].startswith("last block larger than first block")

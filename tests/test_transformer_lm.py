@@ -22,7 +22,9 @@ from seqlab.experiments.transformer_lm import (
     gpt_vs_lstm,
     head_entropy,
     head_table,
+    heads_vs_uniform,
     matched_lstm,
+    uniform_maps,
 )
 from seqlab.experiments.transformer_seq2seq import (
     TransformerRunConfig,
@@ -134,6 +136,26 @@ def test_head_table_reads_previous_character_and_entropy():
     )
     with pytest.raises(ValueError, match="maps must be an array"):
         head_table(maps[0])
+
+
+def test_heads_vs_uniform_reads_an_untrained_gpt_as_uniform():
+    T = 6
+    uni = head_table(uniform_maps(T)).iloc[0]
+    assert uni["weight on previous char"] == pytest.approx(np.mean(1 / np.arange(2, T + 1)))
+    assert uni["entropy (nats)"] == pytest.approx(np.log(np.arange(1, T + 1)).mean())
+    torch.manual_seed(0)
+    model = GPT(gpt_config(GPTLMConfig(n_layer=1, n_head=2, n_embd=8),
+                           CharLMConfig(block_size=T), vocab_size=76))  # fmt: skip
+    out = heads_vs_uniform(model, "First Citizen: Before we proceed", windows=5)
+    assert len(out["table"]) == 2 and out["T"] == T
+    assert out["prev_head"].startswith("layer 1, head ")
+    # GPT-2 initialisation: near-zero scores, so every head spreads uniformly
+    np.testing.assert_allclose(out["table"]["entropy (nats)"], uni["entropy (nats)"], atol=1e-3)
+    assert out["prev"].better(out["prev_head"], "a uniform spread") is None
+    with pytest.raises(ValueError, match="windows"):
+        heads_vs_uniform(model, "First Citizen", windows=2)
+    with pytest.raises(ValueError, match="fewer than"):
+        heads_vs_uniform(model, "First", windows=3)
 
 
 def test_layer_head_interactive_has_a_state_per_text_layer_head_and_fast_slider():

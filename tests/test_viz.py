@@ -247,3 +247,27 @@ def test_screen_theme_sets_palette_everywhere():
             assert mpl.rcParams["axes.prop_cycle"].by_key()["color"] == list(style.PALETTE)
     finally:
         pio.templates.default = old_template
+
+
+def test_log_ticks_label_a_range_under_a_decade():
+    ticks = style.log_ticks([4.1, 6.7])
+    assert len(ticks["tickvals"]) >= 3 and all(3.9 <= t <= 7.1 for t in ticks["tickvals"])
+    assert style.log_ticks([0.5, 2000])["ticktext"] == ["1", "10", "100", "1000"]
+    assert style.log_ticks([0, -1]) == {}
+
+
+def test_gpt_and_lstm_get_distinct_colours():
+    assert style.cell_color("GPT") == style.cell_color("transformer")
+    assert style.cell_color("GPT") != style.cell_color("LSTM") == style.cell_color("lstm")
+
+
+def test_wall_time_band_never_runs_backwards():
+    import pandas as pd
+
+    from seqlab.viz.char_lm import _seed_band
+
+    h = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "iter": [0, 1, 2] * 2,
+                      "time_s": [0, 1, 2, 0, 3, 6], "val_loss": [3, 2, 1, 3, 2, 1.0]})  # fmt: skip
+    g = _seed_band(h, "time_s")
+    assert (np.diff(g["x"]) > 0).all() and g["x"].max() == 2
+    np.testing.assert_allclose(g[g["x"] == 1]["hi"], 3 - 1 / 3)  # seed 1 at t = 1

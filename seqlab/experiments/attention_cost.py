@@ -212,6 +212,25 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], confidence: float = 0.
             "r2": float(fit.rvalue**2), "n": n}  # fmt: skip
 
 
+def exponent_words(lo: float, hi: float) -> str:
+    """Where a fitted exponent's interval [lo, hi] (:func:`fit_power_law`) sits against 1
+    (linear) and 2 (quadratic), in words: ``"not determined by these lengths (its interval
+    is wider than 1)"``, ``"below 1"``, ``"indistinguishable from 1"``, ``"between 1 and 2"``,
+    ``"indistinguishable from 2"`` or ``"above 2"`` (an interval that is not finite, e.g. from
+    two points, reads as not determined). Raises ``ValueError`` when lo > hi."""
+    if lo > hi:
+        raise ValueError(f"need lo <= hi, got lo={lo!r}, hi={hi!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo > 1:
+        return "not determined by these lengths (its interval is wider than 1)"
+    if hi < 1:
+        return "below 1"
+    if lo <= 1:
+        return "indistinguishable from 1" if hi < 2 else "anywhere from 1 to 2"
+    if hi < 2:
+        return "between 1 and 2"
+    return "indistinguishable from 2" if lo <= 2 else "above 2"
+
+
 def exponents(df: pd.DataFrame, value: str, by: Sequence[str], min_len: int = 1) -> pd.DataFrame:
     """:func:`fit_power_law` of ``value`` against ``seq_len`` for each group ``by``, on rows
     with status "ok", ``seq_len >= min_len`` and a positive value (groups of < 2 such rows are

@@ -24,6 +24,7 @@ import torch
 
 from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
 from seqlab.experiments.context_window import context_saliency, fit_context
+from seqlab.experiments.parallel import map_runs
 from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import format_mean_sem
 from seqlab.metrics import bpc, ppl
@@ -31,16 +32,23 @@ from seqlab.metrics import bpc, ppl
 
 @dataclass
 class LMCompareConfig:
-    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed."""
+    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed; the runs
+    train side by side in ``processes`` worker processes (None: one per core; the same
+    numbers, :func:`seqlab.experiments.parallel.map_runs`)."""
 
     char_lm: CharLMConfig = field(default_factory=CharLMConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
+    processes: int | None = 1
 
 
 def eval_chars(config: CharLMConfig) -> int:
     """Characters in one evaluation: ``eval_iters`` batches of ``batch_size`` x ``block_size``
     (the same held-out batches for every model and seed)."""
     return config.eval_iters * config.batch_size * config.block_size
+
+
+def _cached_char_lm(config: CharLMConfig, device: torch.device):
+    return char_lm(config, device=device, progress=False)
 
 
 @experiment("lstm.lm_compare")
@@ -53,16 +61,16 @@ def lm_compare(config: LMCompareConfig, device: torch.device, progress: bool) ->
     per evaluation) and ``models`` ``{cell: SavedModel}`` of the first seed.
     """
     rows, histories, models, sizes = [], [], {}, {}
-    for cell in config.char_lm.cells:
-        for seed in config.seeds:
-            run = replace(config.char_lm, cells=(cell,), seed=seed)
-            result = char_lm(run, device=device, progress=progress)
-            summary = result.summary.reset_index().assign(seed=seed)
-            rows.append(summary)
-            histories.append(result.history.assign(seed=seed))
-            sizes[cell] = result.hidden_sizes[cell]
-            if seed == config.seeds[0]:
-                models[cell] = result["models"][cell]
+    runs = [(cell, seed) for cell in config.char_lm.cells for seed in config.seeds]
+    tasks = [(replace(config.char_lm, cells=(cell,), seed=seed), device) for cell, seed in runs]
+    results = map_runs(_cached_char_lm, tasks, config.processes, progress, desc="char LMs")
+    for (cell, seed), result in zip(runs, results, strict=True):
+        summary = result.summary.reset_index().assign(seed=seed)
+        rows.append(summary)
+        histories.append(result.history.assign(seed=seed))
+        sizes[cell] = result.hidden_sizes[cell]
+        if seed == config.seeds[0]:
+            models[cell] = result["models"][cell]
     runs = pd.concat(rows, ignore_index=True)
     runs["bpc"], runs["ppl"] = bpc(runs["val_loss"]), ppl(runs["val_loss"])
     return {

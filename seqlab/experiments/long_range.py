@@ -24,7 +24,7 @@ import torch
 
 from seqlab.experiments.memory_tasks import MemoryTaskConfig, memory_run
 from seqlab.experiments.results import experiment
-from seqlab.experiments.seeds import compare
+from seqlab.experiments.seeds import Comparison, compare
 
 NAMES = {"lstm": "LSTM", "transformer": "Transformer"}
 
@@ -85,3 +85,19 @@ def verdicts(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"T": int(T), **c.table["mean ± sem"].to_dict(),
                      "best": " = ".join(c.best), "verdict": c.phrase("higher")})  # fmt: skip
     return pd.DataFrame(rows).set_index("T")
+
+
+def versus_chance(runs: pd.DataFrame, cell: str) -> dict[int, Comparison]:
+    """Per delay, the tie rule between ``cell``'s recall accuracy and chance (the runs'
+    ``baseline``, 1 / n_symbols, the same for every seed), higher wins: ``{T: Comparison}``
+    with the groups ``NAMES[cell]`` and ``"chance"``. Raises ``ValueError`` for a cell with
+    no runs."""
+    mine = runs[runs["cell"] == cell]
+    if mine.empty:
+        raise ValueError(f"cell {cell!r} has no runs; cells are {sorted(runs['cell'].unique())}")
+    out = {}
+    for T, g in mine.groupby("T"):
+        both = pd.concat([g.assign(cell=NAMES.get(cell, cell)),
+                          g.assign(cell="chance", score=g["baseline"])])  # fmt: skip
+        out[int(T)] = compare(both, "cell", "score", lower_is_better=False)
+    return out

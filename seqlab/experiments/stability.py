@@ -171,6 +171,15 @@ def stability(config: StabilityConfig, device: torch.device, progress: bool) -> 
             "unigram": unigram}  # fmt: skip
 
 
+#: What the post- vs pre-LN comparison of the last block's gradient says about Xiong et al.'s
+#: prediction (post-LN larger near the output), by the winner of the tie rule.
+READINGS = {
+    "post-LN": "post-LN's gradient is the larger, as the paper predicts",
+    "pre-LN": "pre-LN's gradient is the larger, the opposite of the paper's prediction",
+    None: "the two are tied, so this measurement neither confirms nor contradicts the paper",
+}
+
+
 def stability_verdicts(result: Result, stuck_margin: float = 0.05) -> dict[str, str]:
     """What the chapter says about the grid, each comparison decided by the tie rule.
 
@@ -179,7 +188,9 @@ def stability_verdicts(result: Result, stuck_margin: float = 0.05) -> dict[str, 
     runs that did not diverge; depths where a group has < 3 such runs are left out),
     ``stuck`` (per group, the runs that ended within ``stuck_margin`` nats of the unigram
     loss: no use of context learnt), ``last_<init>`` (post- vs pre-LN gradient norm of the
-    last block's W^2 at the deepest depth) and ``post_<init>`` (post-LN: last vs first block).
+    last block's W^2 at the deepest depth), ``reading_<init>`` (that comparison set against
+    Xiong et al.'s prediction, :data:`READINGS`) and ``post_<init>`` (post-LN: last vs first
+    block).
     """
     runs, c = result["runs"], result.config
     ok = runs[~runs["diverged"]]
@@ -210,6 +221,7 @@ def stability_verdicts(result: Result, stuck_margin: float = 0.05) -> dict[str, 
         g = grads[grads["init"] == init]
         last = compare(g[g["layer"] == deep], "ln", "ffn_grad_norm", lower_is_better=False)
         out[f"last_{init}"] = last.phrase_pair("post-LN", "pre-LN", word="larger")
+        out[f"reading_{init}"] = READINGS[last.better("post-LN", "pre-LN")]
         post = g[(g["ln"] == "post-LN") & g["layer"].isin([1, deep])]
         post = post.assign(where=post["layer"].map({1: "first block", deep: "last block"}))
         ends = compare(post, "where", "ffn_grad_norm", lower_is_better=False)

@@ -29,6 +29,7 @@ from seqlab.data.corpus import CharDataset
 from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare, train_on_chars
 from seqlab.experiments.param_budget import hidden_for_budget, lm_param_count
 from seqlab.experiments.results import SavedModel, experiment
+from seqlab.experiments.seeds import compare
 from seqlab.metrics import bpc
 from seqlab.models import GPT, GPTConfig, count_params
 from seqlab.train import LossFn, TrainConfig
@@ -258,3 +259,62 @@ def head_table(maps: np.ndarray) -> pd.DataFrame:
         [{"layer": i + 1, "head": h + 1, "entropy (nats)": float(ent[i, h]),
           "weight on previous char": float(prev[i, h])} for i in range(L) for h in range(nh)]
     )  # fmt: skip
+
+
+def uniform_maps(T: int) -> np.ndarray:
+    """The causal uniform spread as maps (1, 1, T, T): query i gives 1 / (i + 1) to each of
+    keys 0..i. Its :func:`head_table` row is the baseline a trained head is read against."""
+    if not isinstance(T, int) or T < 2:
+        raise ValueError(f"T must be an int >= 2, got {T!r}")
+    rows = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    return rows[None, None]
+
+
+def heads_vs_uniform(model: GPT, text: str, windows: int = 5, min_rel: float = 0.1) -> dict:
+    """Every head on ``windows`` consecutive stretches of ``text`` (``block_size`` characters
+    each), compared with the uniform spread (:func:`uniform_maps`) by the tie rule, the
+    stretches standing in for seeds, and a difference counting only when it exceeds ``min_rel``
+    times the uniform spread's value (``compare``'s ``min_diff``: an untrained head differs from
+    uniform by a hair that a zero-spread baseline would otherwise call a win).
+
+    Outputs: ``table`` (one row per head: ``layer``, ``head``, the mean over stretches of
+    :func:`head_table`'s two columns), ``uniform`` (the uniform spread's two values),
+    ``prev`` (``seeds.Comparison``: the head with the most weight on the previous character
+    against ``"a uniform spread"``, higher wins), ``focus`` (the head of lowest entropy
+    against it, lower wins), ``prev_head`` / ``focus_head`` (``"layer l, head h"``) and
+    ``T``. Raises ``ValueError`` when ``text`` is shorter than ``windows`` stretches or
+    ``windows`` < 3 or ``min_rel`` not in [0, 1).
+    """
+    if not isinstance(min_rel, (int, float)) or not 0 <= min_rel < 1:
+        raise ValueError(f"min_rel must be in [0, 1), got {min_rel!r}")
+    if not isinstance(windows, int) or windows < 3:
+        raise ValueError(f"windows must be an int >= 3 (the tie rule's seeds), got {windows!r}")
+    T = model.config.block_size
+    if len(text) < windows * T:
+        raise ValueError(f"text has {len(text)} characters, fewer than windows * T = {windows * T}")
+    per = []
+    for w in range(windows):
+        out = gpt_heads(model, text[w * T : (w + 1) * T])
+        if not out["ok"]:
+            raise ValueError(f"text stretch {w}: {out['message']}")
+        per.append(head_table(out["maps"]).assign(seed=w))
+    runs = pd.concat(per, ignore_index=True)
+    runs["name"] = [
+        f"layer {a}, head {b}" for a, b in zip(runs["layer"], runs["head"], strict=True)
+    ]
+    uni = head_table(uniform_maps(T)).iloc[0]
+    base = pd.DataFrame({"name": "a uniform spread", "seed": range(windows),
+                         "entropy (nats)": uni["entropy (nats)"],
+                         "weight on previous char": uni["weight on previous char"]})  # fmt: skip
+    table = runs.groupby(["layer", "head"], as_index=False)[
+        ["entropy (nats)", "weight on previous char"]
+    ].mean()
+    out = {"table": table, "uniform": uni[["entropy (nats)", "weight on previous char"]], "T": T}
+    for key, col, pick, lower in (("prev", "weight on previous char", "idxmax", False),
+                                  ("focus", "entropy (nats)", "idxmin", True)):  # fmt: skip
+        top = table.loc[getattr(table[col], pick)()]
+        name = f"layer {top['layer']:.0f}, head {top['head']:.0f}"
+        both = pd.concat([runs[runs["name"] == name], base], ignore_index=True)
+        out[key] = compare(both, "name", col, lower_is_better=lower, min_diff=min_rel * uni[col])
+        out[f"{key}_head"] = name
+    return out

@@ -34,7 +34,7 @@ from seqlab.experiments.results import Result
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.interactive import Interactive
 from seqlab.viz.memory_tasks import delay_figure
-from seqlab.viz.style import PALETTE, tidy_log_x
+from seqlab.viz.style import PALETTE, log_ticks, tidy_log_x
 from seqlab.viz.timing import timing_figure
 
 QUANTITIES = {"time": ("median_ms", "forward + backward time (ms)"),
@@ -74,7 +74,8 @@ def attention_figure(
         type="log", title="sequence length T (steps)", tickvals=lengths,
         ticktext=[f"{t:g}" for t in lengths], minor={"showgrid": False},
     )  # fmt: skip
-    fig.update_yaxes(type="log", title=label, dtick=1, minor={"showgrid": True})
+    ys = [y for tr in fig.data for y in (tr.y if tr.y is not None else ())]
+    fig.update_yaxes(type="log", title=label, minor={"showgrid": True}, **log_ticks(ys))
     fig.update_layout(title=title, legend={"font": {"size": 11}})
     return fig
 

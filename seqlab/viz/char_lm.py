@@ -63,6 +63,19 @@ def loss_curve_figure(
     return fig
 
 
+def _seed_band(sub: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Mean, min and max over seeds of ``val_loss`` against ``x`` (see loss_curves_figure)."""
+    if x == "iter":
+        return sub.groupby("iter").agg(x=(x, "mean"), mean=("val_loss", "mean"),
+                                       lo=("val_loss", "min"), hi=("val_loss", "max"))  # fmt: skip
+    curves = [(d[x].to_numpy(float), d["val_loss"].to_numpy(float))
+              for _, d in sub.sort_values(x).groupby("seed")]  # fmt: skip
+    end = min(cx.max() for cx, _ in curves)
+    grid = np.unique(np.concatenate([cx[cx <= end] for cx, _ in curves]))
+    ys = np.array([np.interp(grid, cx, cy) for cx, cy in curves])
+    return pd.DataFrame({"x": grid, "mean": ys.mean(0), "lo": ys.min(0), "hi": ys.max(0)})
+
+
 def loss_curves_figure(
     history: pd.DataFrame,
     x: str = "time_s",
@@ -71,8 +84,10 @@ def loss_curves_figure(
 ) -> go.Figure:
     """Validation loss against ``x`` ("time_s" or "iter"), one line per cell.
 
-    With a ``seed`` column (several runs per cell) the line is the mean over seeds at each
-    step and a band spans the seeds' minimum to maximum. ``baselines`` ``{label: loss}`` are
+    With a ``seed`` column (several runs per cell) the line is the mean over seeds and a band
+    spans the seeds' minimum to maximum: at each step for ``x="iter"``; otherwise (seeds
+    evaluated at different times) each seed's curve is interpolated linearly on the union of
+    their evaluation times, up to the earliest end, so the mean never runs backwards. ``baselines`` ``{label: loss}`` are
     drawn as dotted horizontal lines (e.g. n-gram models).
     """
     fig = go.Figure()
@@ -82,8 +97,7 @@ def loss_curves_figure(
         n_params = f" ({int(sub['n_params'].iloc[0]):,} params)" if "n_params" in sub else ""
         color = cell_color(cell)
         if "seed" in sub and sub["seed"].nunique() > 1:
-            g = sub.groupby("iter").agg(x=(x, "mean"), mean=("val_loss", "mean"),
-                                        lo=("val_loss", "min"), hi=("val_loss", "max"))  # fmt: skip
+            g = _seed_band(sub, x)
             fig.add_scatter(
                 x=list(g["x"]) + list(g["x"][::-1]), y=list(g["hi"]) + list(g["lo"][::-1]),
                 fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},

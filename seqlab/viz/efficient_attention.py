@@ -22,7 +22,7 @@ from matplotlib.ticker import NullFormatter
 from seqlab.experiments.decoding import DECODER_NAMES, decoding
 from seqlab.experiments.efficient_attention import ATTENTION_NAMES, efficient_cost, efficient_lm
 from seqlab.viz.export import register_figure
-from seqlab.viz.style import PALETTE
+from seqlab.viz.style import PALETTE, log_ticks
 
 __all__ = ["KIND_COLORS", "cost_figure", "latency_figure", "loss_figure"]
 
@@ -40,7 +40,8 @@ QUANTITIES = {"time_s": ("fwd + bwd time (ms)", 1e3), "mem_mb": ("peak memory (M
 def _log_axes(fig: go.Figure, xs, x_title: str, y_title: str) -> None:
     xs = sorted(set(int(x) for x in xs))
     fig.update_xaxes(type="log", title=x_title, tickvals=xs, ticktext=[str(x) for x in xs])
-    fig.update_yaxes(type="log", title=y_title)
+    ys = [y for tr in fig.data for y in (tr.y if tr.y is not None else ())]
+    fig.update_yaxes(type="log", title=y_title, **log_ticks(ys))
 
 
 def cost_figure(summary: pd.DataFrame, crossings: pd.DataFrame, quantity: str = "time_s"):
@@ -54,20 +55,24 @@ def cost_figure(summary: pd.DataFrame, crossings: pd.DataFrame, quantity: str = 
                         mode="lines+markers", line={"color": KIND_COLORS.get(kind)})  # fmt: skip
     cross = crossings[(crossings["quantity"] == quantity) & (crossings["full"] == "full")]
     for r in cross.dropna(subset=["crossover_T"]).itertuples():
-        fig.add_vline(x=r.crossover_T, line={"dash": "dot", "color": KIND_COLORS[r.efficient]})
+        fig.add_vline(x=r.crossover_T, line={"dash": "dot", "color": KIND_COLORS[r.efficient]},
+                      annotation_text=f"{ATTENTION_NAMES.get(r.efficient, r.efficient)} = fused",
+                      annotation_font_size=10)  # fmt: skip
     _log_axes(fig, summary["T"], "sequence length T (tokens)", title)
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
 
 
 def loss_figure(runs: pd.DataFrame, uniform: float | None = None) -> go.Figure:
-    """Final validation loss per attention kind: each seed a dot, the mean a bar."""
+    """Final validation loss per attention kind: each seed a dot, the mean a wide tick."""
     fig = go.Figure()
     kinds = list(dict.fromkeys(runs["attention"]))
     means = runs.groupby("attention", sort=False)["val_loss"].mean()
     names = [ATTENTION_NAMES.get(k, k) for k in kinds]
-    fig.add_bar(x=names, y=[means[k] for k in kinds], name="mean over seeds", opacity=0.35,
-                marker={"color": [KIND_COLORS.get(k) for k in kinds]})  # fmt: skip
+    # the mean as a wide tick, not a bar: a bar's height from a cut y axis exaggerates gaps
+    fig.add_scatter(x=names, y=[means[k] for k in kinds], name="mean over seeds", mode="markers",
+                    marker={"symbol": "line-ew-open", "size": 36, "line": {"width": 3},
+                            "color": [KIND_COLORS.get(k) for k in kinds]})  # fmt: skip
     fig.add_scatter(x=[ATTENTION_NAMES.get(k, k) for k in runs["attention"]], y=runs["val_loss"],
                     mode="markers", name="one seed", marker={"color": "black", "size": 7})  # fmt: skip
     lo, hi = runs["val_loss"].min(), runs["val_loss"].max()
@@ -138,7 +143,8 @@ def efficient_attention_cost(profile: str) -> Figure:
     "efficient_attention_loss",
     chapter="cost",
     caption="Validation loss of the same small GPT with full, sliding-window and linear "
-    "attention on the Shakespeare characters at the same step budget; one dot per seed.",
+    "attention on the Shakespeare characters at the same step budget; one dot per seed, "
+    "the mean a horizontal tick.",
 )
 def efficient_attention_loss(profile: str) -> Figure:
     """Loss by attention kind."""
@@ -148,7 +154,7 @@ def efficient_attention_loss(profile: str) -> Figure:
     kinds = list(dict.fromkeys(runs["attention"]))
     for i, k in enumerate(kinds):
         y = runs.loc[runs["attention"] == k, "val_loss"]
-        ax.bar(i, y.mean(), color=KIND_COLORS.get(k), alpha=0.35)
+        ax.hlines(y.mean(), i - 0.3, i + 0.3, color=KIND_COLORS.get(k), lw=2.5)  # the mean
         ax.plot([i] * len(y), y, "o", color="black", ms=3)
     ax.set_xticks(range(len(kinds)), [ATTENTION_NAMES.get(k, k) for k in kinds])
     lo, hi = runs["val_loss"].min(), runs["val_loss"].max()

@@ -45,9 +45,9 @@ def kv_cache_diagram(text: str = "To be, ") -> Figure:
     _arrow(ax, xt + 1.2, 1.1, xt + 1.2, 2.2, color=new)
     ax.text(xt + 2.0, 1.75, f"$a_{{{t}j}} = \\mathrm{{softmax}}_j(q_{{{t}}} \\cdot k_j / \\sqrt{{hs}})$",
             fontsize=6.5, va="center")  # fmt: skip
-    ax.text(-0.4, 2.15, "cache: K, V of tokens 1..t-1\n(computed at earlier steps, read now)",
+    ax.text(-0.4, -0.6, "grey, left: the cache, K and V of tokens 1..t-1 (computed at earlier steps, read now)",
             fontsize=7, color="dimgray", va="center")  # fmt: skip
-    ax.text(-0.4, 2.85, "per layer and head; memory 2·L·T·C numbers per sequence",
+    ax.text(-0.4, 2.85, "one K, V pair per layer and head; in all,\n2·L·T·C numbers per sequence (L layers)",
             fontsize=7, va="center")  # fmt: skip
     # the LSTM: a fixed-size state
     x0 = xt + 4.4
@@ -61,7 +61,7 @@ def kv_cache_diagram(text: str = "To be, ") -> Figure:
     ax.text(x0 + 1.6, 2.3, "LSTM: the whole past in a state\nof 2·H numbers, whatever t",
             ha="center", fontsize=7, va="center")  # fmt: skip
     ax.set_xlim(-0.6, x0 + 3.7)
-    ax.set_ylim(-0.35, 3.1)
+    ax.set_ylim(-0.8, 3.1)
     ax.axis("off")
     return fig
 

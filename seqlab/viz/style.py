@@ -23,6 +23,7 @@ other glyphs. matplotlib resolves fonts when it *draws*: show or save a paper fi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -76,8 +77,31 @@ def cell_name(cell: str) -> str:
 
 
 def cell_color(cell: str) -> str:
-    """One colour per architecture, the same in every figure."""
-    return PALETTE[CELL_ORDER.index(cell)] if cell in CELL_ORDER else PALETTE[4]
+    """One colour per architecture, the same in every figure (any case; a GPT is drawn in the
+    Transformer's colour)."""
+    key = {"gpt": "transformer"}.get(str(cell).lower(), str(cell).lower())
+    return PALETTE[CELL_ORDER.index(key)] if key in CELL_ORDER else PALETTE[4]
+
+
+def log_ticks(values: Iterable[float]) -> dict[str, list]:
+    """``tickvals`` and ``ticktext`` for a Plotly log axis over the positive finite ``values``:
+    decades when the data span several, else 1-2-5 or finer steps, so that at least three ticks
+    are labelled even over less than a decade (Plotly's default labels one or none there).
+    Empty dict when no value is positive."""
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x)) and float(x) > 0]
+    if not v:
+        return {}
+    lo, hi = min(v) / 1.05, max(v) * 1.05
+    e0, e1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    inside: list[float] = []
+    for steps in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)):
+        ticks = [round(m * 10.0**e, 12) for e in range(e0, e1 + 1) for m in steps]
+        inside = [t for t in ticks if lo <= t <= hi]
+        if len(inside) >= 3:
+            break
+    if len(inside) < 2:  # a very narrow range: its two ends, to two significant figures
+        inside = sorted({float(f"{min(v):.2g}"), float(f"{max(v):.2g}")})
+    return {"tickvals": inside, "ticktext": [f"{t:g}" for t in inside]}
 
 
 def tidy_log_x(fig: Figure, ticks: Iterable[float], ylabel: str | None = None) -> Figure:

@@ -23,7 +23,7 @@ from seqlab.experiments.results import Result
 from seqlab.experiments.timing import measure_timing, recurrent_timing
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
 from seqlab.viz.interactive import Interactive
-from seqlab.viz.style import CELL_ORDER, cell_color, cell_name, tidy_log_x
+from seqlab.viz.style import CELL_ORDER, cell_color, cell_name, log_ticks, tidy_log_x
 
 IMPL_DASH = {"fused": "solid", "scratch": "dash"}
 IMPL_NAMES = {"fused": "torch.nn (fused)", "scratch": "from scratch (loop)"}
@@ -56,9 +56,11 @@ def timing_figure(df: pd.DataFrame, title: str | None = None) -> go.Figure:
         type="log", title="sequence length T (steps)", tickvals=lengths,
         ticktext=[f"{t:g}" for t in lengths], minor={"showgrid": False},
     )  # fmt: skip
+    ys = [y for tr in fig.data for y in (tr.y if tr.y is not None else ())]
     fig.update_yaxes(
-        type="log", title="forward + backward time (ms)", dtick=1, minor={"showgrid": True}
-    )
+        type="log", title="forward + backward time (ms)", minor={"showgrid": True},
+        **log_ticks(ys),
+    )  # fmt: skip
     fig.update_layout(title=title, legend={"font": {"size": 11}})
     return fig
 

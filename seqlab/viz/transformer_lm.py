@@ -61,7 +61,7 @@ def gpt_lstm_figure(
     fig.update_layout(
         yaxis2={"overlaying": "y", "side": "right", "title": "bits per character",
                 "range": [lo / math.log(2), hi / math.log(2)], "showgrid": False},
-        height=440, legend={"x": 0.98, "xanchor": "right", "y": 0.98},
+        height=460, legend={"orientation": "h", "x": 0, "y": -0.22, "yanchor": "top"},
     )  # fmt: skip
     return fig
 
@@ -70,7 +70,7 @@ def _range(history: pd.DataFrame, baselines: Mapping[str, float] | None) -> tupl
     evaluated = history.dropna(subset=["val_loss"])
     trained = evaluated[evaluated["iter"] >= 0]["val_loss"]
     levels = [*trained, *(baselines or {}).values()]
-    return min(levels) - 0.05, float(np.quantile(trained, 0.97)) + 0.1
+    return min(levels) - 0.05, float(trained.max()) + 0.05
 
 
 def gpt_heads_interactive(result, texts: Sequence[str] = HEAD_TEXTS) -> Interactive:
