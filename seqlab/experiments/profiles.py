@@ -281,10 +281,8 @@ BUDGET = {
                 aux_loss_coef=0.01, load_batches=P(2, 8), seeds=_SEEDS),
 }
 
-# -- chapter 7, scaling laws: the sweep (seqlab.experiments.scaling; sizes, budgets, rates and
-# the isoFLOP grid explained in scaling_specs). standard: ~2,100 CPU-s at 1 thread from scratch,
-# on 2 worker processes (~18 min on 2 idle cores). smoke: C chosen so 3 of 6 isoFLOP runs are
-# main runs (trained once).
+# -- chapter 7, scaling laws: the sweep (seqlab.experiments.scaling_specs explains the row).
+# standard: ~2,100 CPU-s from scratch, 2 worker processes (~18 min on 2 idle cores).
 SCALING = {
     "sweep": dict(
         gpt_sizes=P(((1, 2, 16), (1, 2, 32), (2, 2, 32), (2, 4, 48)),

@@ -25,7 +25,8 @@ IsoFLOP grid (Hoffmann et al. 2022, approach 2): :func:`isoflop_specs` trains ea
 for ``round(C / flops_per_step)`` steps at each budget C of ``isoflop_budgets`` (exact
 training FLOPs, :func:`seqlab.models.accounting.flops_per_token` x ``batch_size`` x
 ``block_size``), where that step count lies within ``isoflop_steps``, over ``isoflop_seeds``,
-each run with its own warm-up and cosine.
+each run with its own warm-up and cosine. (In ``smoke`` the budgets are chosen so that 3 of its
+6 isoFLOP runs are main runs, trained once.)
 Warm-up: ``warmup_frac`` of each run's steps; then a cosine to lr / 10 at the last step.
 """
 
