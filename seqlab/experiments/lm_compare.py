@@ -24,23 +24,34 @@ import torch
 
 from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
 from seqlab.experiments.context_window import context_saliency, fit_context
-from seqlab.experiments.results import experiment
-from seqlab.experiments.seeds import format_mean_sem
+from seqlab.experiments.parallel import map_runs
+from seqlab.experiments.results import Result, experiment
+from seqlab.experiments.seeds import compare, format_mean_sem
 from seqlab.metrics import bpc, ppl
 
 
 @dataclass
 class LMCompareConfig:
-    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed."""
+    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed.
+
+    ``processes``: worker processes for the runs on a CPU (:func:`~seqlab.experiments.parallel.
+    map_runs`; None: one per core; the same numbers as 1, since every run seeds itself and uses
+    one thread)."""
 
     char_lm: CharLMConfig = field(default_factory=CharLMConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
+    processes: int | None = 1
 
 
 def eval_chars(config: CharLMConfig) -> int:
     """Characters in one evaluation: ``eval_iters`` batches of ``batch_size`` x ``block_size``
     (the same held-out batches for every model and seed)."""
     return config.eval_iters * config.batch_size * config.block_size
+
+
+def _char_lm_run(config: CharLMConfig, device: str) -> Result:
+    """One cached :func:`~seqlab.experiments.char_lm.char_lm` run (a worker's task)."""
+    return char_lm(config, device=device, progress=False)
 
 
 @experiment("lstm.lm_compare")
@@ -53,16 +64,20 @@ def lm_compare(config: LMCompareConfig, device: torch.device, progress: bool) ->
     per evaluation) and ``models`` ``{cell: SavedModel}`` of the first seed.
     """
     rows, histories, models, sizes = [], [], {}, {}
-    for cell in config.char_lm.cells:
-        for seed in config.seeds:
-            run = replace(config.char_lm, cells=(cell,), seed=seed)
-            result = char_lm(run, device=device, progress=progress)
-            summary = result.summary.reset_index().assign(seed=seed)
-            rows.append(summary)
-            histories.append(result.history.assign(seed=seed))
-            sizes[cell] = result.hidden_sizes[cell]
-            if seed == config.seeds[0]:
-                models[cell] = result["models"][cell]
+    keys = [(cell, seed) for cell in config.char_lm.cells for seed in config.seeds]
+    configs = [replace(config.char_lm, cells=(cell,), seed=seed) for cell, seed in keys]
+    processes = config.processes if device.type == "cpu" else 1
+    if processes == 1:  # here, with progress bars of each run
+        results = [char_lm(c, device=device, progress=progress) for c in configs]
+    else:  # each worker trains (or loads) its run through the cache
+        tasks = [(c, str(device)) for c in configs]
+        results = map_runs(_char_lm_run, tasks, processes, progress, desc="char-LM runs")
+    for (cell, seed), result in zip(keys, results, strict=True):
+        rows.append(result.summary.reset_index().assign(seed=seed))
+        histories.append(result.history.assign(seed=seed))
+        sizes[cell] = result.hidden_sizes[cell]
+        if seed == config.seeds[0]:
+            models[cell] = result["models"][cell]
     runs = pd.concat(rows, ignore_index=True)
     runs["bpc"], runs["ppl"] = bpc(runs["val_loss"]), ppl(runs["val_loss"])
     return {
@@ -187,3 +202,29 @@ def ngram_position(loss: float, ngram: pd.DataFrame) -> str:
         return f"above even the {lo}-gram's {orders[lo]:.3f}"
     lo, hi = int(beaten.index.max()), int(better.index.min())
     return f"between the {lo}-gram's {orders[lo]:.3f} and the {hi}-gram's {orders[hi]:.3f}"
+
+
+def versus_level(
+    runs: pd.DataFrame, level: float, label: str, level_label: str, value: str = "val_loss"
+) -> tuple[str | None, str]:
+    """The tie rule (:func:`~seqlab.experiments.seeds.compare`) between runs over seeds and a
+    fixed level: a baseline that no seed changes, such as the n-gram's loss.
+
+    The level enters :func:`compare` as a group with the same value at every seed, so Welch's
+    test becomes the one-sample t-test of the runs against the level (n - 1 degrees of
+    freedom) and the range rule asks every seed to lie on the same side of it.
+    Inputs: ``runs`` with columns ``seed`` and ``value`` (lower is better), >= 3 seeds.
+    Outputs: ``(better, words)``: ``better`` is ``label``, ``level_label`` or None (tied);
+    ``words`` e.g. ``"above the 7-gram (2.051 ± 0.012 vs 1.487; mean ± s.e. over 3 seeds)"``.
+    Raises ``ValueError`` as :func:`compare` does (e.g. fewer than 3 seeds).
+    """
+    level_runs = pd.DataFrame({"seed": runs["seed"], value: float(level), "model": level_label})
+    df = pd.concat([runs[["seed", value]].assign(model=label), level_runs], ignore_index=True)
+    c = compare(df, "model", value)
+    better = c.better(label, level_label)
+    mean_sem, n = c.table.at[label, "mean ± sem"], int(c.table.at[label, "n"])
+    numbers = f"{mean_sem} vs {level:.3f}; mean ± s.e. over {n} seeds"
+    if better is None:
+        return None, f"tied with the {level_label} ({numbers}; the difference is within the spread)"
+    side = "below" if better == label else "above"
+    return better, f"{side} the {level_label} ({numbers})"

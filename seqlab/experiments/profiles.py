@@ -336,10 +336,18 @@ DATAPAGES = {
         char_max_iters=P(15, 400), warmup_iters=P(3, 30), seeds=_SEEDS,
     ),
 }
+
+# -- chapter 1, the char-RNN over seeds (helper ch1seeds) ------------------------------------
+# Seed 0 is the run of rnn.char_lm itself (same row object): the context-window study, the
+# temperature slider and the samples read that model from the cache.
+CH1SEEDS = {
+    "char_lm_seeds": dict(char_lm=_RNN_CHAR_LM, seeds=_SEEDS,
+                          processes=P(1, None)),  # standard: two seeds at once, one per core
+}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
-    "rnn": RNN,
+    "rnn": {**RNN, **CH1SEEDS},
     "lstm": LSTM,
     "gru": GRU,
     "attention": ATTENTION,
