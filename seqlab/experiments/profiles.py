@@ -44,14 +44,14 @@ _RNN_CHAR_LM = dict(
     cells=("rnn",), reference="rnn",
     hidden_size=P(64, 256, 512), n_embd=P(16, 32, 64), batch_size=P(16, 32, 64),
     block_size=P(32, 100, 128), learning_rate=1e-2, warmup_iters=P(5, 20),
-    max_iters=P(30, 1000, 5000),  # a step budget: the result does not depend on load
-    eval_interval=P(15, 100, 250), eval_iters=P(2, 8, 20),
+    max_iters=P(20, 1000, 5000),  # a step budget: the result does not depend on load
+    eval_interval=P(10, 100, 250), eval_iters=P(2, 8, 20),
 )
 RNN = {
     "char_lm": _RNN_CHAR_LM,
     "gradient_flow": dict(
         cells=("RNN",), nonlinearities=("linear", "tanh", "relu"), rhos=(0.8, 1.0, 1.2, 1.5),
-        T=100, seeds=(0, 1, 2), input_scales=(0.1, 1.0, 3.0),
+        T=P(50, 100), seeds=(0, 1, 2), input_scales=(0.1, 1.0, 3.0),
     ),
     "clipping": dict(base=dict(max_iters=P(25, 150, 400))),
     "context_window": dict(char_lm=_RNN_CHAR_LM, length=P(32, 100), n_windows=P(16, 128)),
@@ -134,7 +134,7 @@ GRU = {
             {"16, 64, 256": (16, 64, 256), "16 ... 1024": (16, 64, 256, 1024)},
         ),
         batches=P((1, 8), (1, 4, 16, 64, 256)), static_batches=P((1, 8), (1, 16, 64)),
-        repeats=P(2, 3),
+        repeats=P(1, 3),
     ),
 }
 
@@ -143,7 +143,7 @@ ATTENTION = {
     "bottleneck": dict(  # German number words -> digits; every kind at the additive's parameters
         run=dict(
             task="numbers", lang="de", max_value=P(999, 99_999), n_train=P(800, 5000),
-            n_test=P(200, 1000), hidden_size=P(32, 64), batch_size=P(64, 128),
+            n_test=P(64, 1000), hidden_size=P(32, 64), batch_size=P(64, 128),
             max_iters=P(20, 200, 2000), n_checkpoints=P(2, 4),
         ),
         attentions=("none", "additive", "general"), reference="additive",
@@ -224,7 +224,7 @@ COST = {
             {"128 ... 1024": (128, 256, 512, 1024), "64 ... 256": (64, 128, 256)},
             {"1024 ... 65536": (1024, 4096, 16384, 65536), "128 ... 1024": (128, 256, 512, 1024)},
         ),
-        fit_min_len=P(16, 64, 1024), repeats=P(2, 3), timeout_s=P(10.0, 20.0, 60.0),
+        fit_min_len=P(16, 64, 1024), repeats=P(1, 3), timeout_s=P(10.0, 20.0, 60.0),
     ),
     "long_range": dict(  # the LSTM runs are chapter 2's copy sweep's (_COPY): from the cache
         lstm=_COPY,
@@ -260,7 +260,7 @@ EFFICIENT = {
 # its runs are trained once and come from the cache; the int8 study quantises the teacher.
 _BUDGET_RUN = dict(
     cells=("lstm",), reference="lstm", batch_size=32, block_size=32,
-    max_iters=P(10, 300), eval_interval=P(10, 50), eval_iters=P(2, 8),
+    max_iters=P(6, 300), eval_interval=P(6, 50), eval_iters=P(2, 8),
 )
 _BUDGET_STUDENT = dict(n_layer=1, n_head=4, n_embd=P(16, 32), bias=False,
                        learning_rate=6e-3, warmup_iters=P(3, 20))
@@ -307,7 +307,7 @@ SCALING = {
 # -- appendix, the research environment -------------------------------------------------------
 APPENDIX = {
     "reproducibility": dict(  # one small GPT trained 7 times; runs differ in one setting each
-        max_iters=P(10, 100), seeds=(0, 1, 2), threads=(1, 2),
+        max_iters=P(5, 100), seeds=(0, 1, 2), threads=(1, 2),
     ),
 }
 
