@@ -143,7 +143,7 @@ ATTENTION = {
     "bottleneck": dict(  # German number words -> digits; every kind at the additive's parameters
         run=dict(
             task="numbers", lang="de", max_value=P(999, 99_999), n_train=P(800, 5000),
-            n_test=P(64, 1000), hidden_size=P(32, 64), batch_size=P(64, 128),
+            n_test=P(200, 1000), hidden_size=P(32, 64), batch_size=P(64, 128),
             max_iters=P(20, 200, 2000), n_checkpoints=P(2, 4),
         ),
         attentions=("none", "additive", "general"), reference="additive",
