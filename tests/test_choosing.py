@@ -162,7 +162,7 @@ def _table_results(lstm_copy=(0.9, 0.92, 0.95), tf_copy=(0.2, 0.25, 0.3)):
 
 def test_the_table_marks_winners_by_the_tie_rule_and_flags_contradictions():
     t = comparison_table(_table_results()).set_index(["property", "model"])
-    assert len(t) == 7 * 4
+    assert len(t) == 8 * 4
     # training step at T = 64: the Transformer (base 1) beats all three recurrent layers
     assert t.loc[("parallelism over time", "transformer"), "best"]
     assert not t.loc[("parallelism over time", "transformer"), "contradicts"]

@@ -25,18 +25,16 @@ import torch
 from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
 from seqlab.experiments.context_window import context_saliency, fit_context
 from seqlab.experiments.parallel import map_runs
-from seqlab.experiments.results import Result, experiment
+from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import compare, format_mean_sem
 from seqlab.metrics import bpc, ppl
 
 
 @dataclass
 class LMCompareConfig:
-    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed.
-
-    ``processes``: worker processes for the runs on a CPU (:func:`~seqlab.experiments.parallel.
-    map_runs`; None: one per core; the same numbers as 1, since every run seeds itself and uses
-    one thread)."""
+    """Every cell of ``char_lm`` (sized against its ``reference``), once per seed; the runs
+    train side by side in ``processes`` worker processes (None: one per core; the same
+    numbers, :func:`seqlab.experiments.parallel.map_runs`)."""
 
     char_lm: CharLMConfig = field(default_factory=CharLMConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -49,8 +47,7 @@ def eval_chars(config: CharLMConfig) -> int:
     return config.eval_iters * config.batch_size * config.block_size
 
 
-def _char_lm_run(config: CharLMConfig, device: str) -> Result:
-    """One cached :func:`~seqlab.experiments.char_lm.char_lm` run (a worker's task)."""
+def _cached_char_lm(config: CharLMConfig, device: torch.device):
     return char_lm(config, device=device, progress=False)
 
 
@@ -64,16 +61,12 @@ def lm_compare(config: LMCompareConfig, device: torch.device, progress: bool) ->
     per evaluation) and ``models`` ``{cell: SavedModel}`` of the first seed.
     """
     rows, histories, models, sizes = [], [], {}, {}
-    keys = [(cell, seed) for cell in config.char_lm.cells for seed in config.seeds]
-    configs = [replace(config.char_lm, cells=(cell,), seed=seed) for cell, seed in keys]
-    processes = config.processes if device.type == "cpu" else 1
-    if processes == 1:  # here, with progress bars of each run
-        results = [char_lm(c, device=device, progress=progress) for c in configs]
-    else:  # each worker trains (or loads) its run through the cache
-        tasks = [(c, str(device)) for c in configs]
-        results = map_runs(_char_lm_run, tasks, processes, progress, desc="char-LM runs")
-    for (cell, seed), result in zip(keys, results, strict=True):
-        rows.append(result.summary.reset_index().assign(seed=seed))
+    runs = [(cell, seed) for cell in config.char_lm.cells for seed in config.seeds]
+    tasks = [(replace(config.char_lm, cells=(cell,), seed=seed), device) for cell, seed in runs]
+    results = map_runs(_cached_char_lm, tasks, config.processes, progress, desc="char LMs")
+    for (cell, seed), result in zip(runs, results, strict=True):
+        summary = result.summary.reset_index().assign(seed=seed)
+        rows.append(summary)
         histories.append(result.history.assign(seed=seed))
         sizes[cell] = result.hidden_sizes[cell]
         if seed == config.seeds[0]:

@@ -39,6 +39,7 @@ from seqlab.data.tasks import (
     reversal_task,
 )
 from seqlab.device import cpu_threads
+from seqlab.experiments.parallel import map_runs
 from seqlab.experiments.param_budget import equal_budget_sizes, recurrent_param_count
 from seqlab.experiments.results import experiment
 from seqlab.experiments.seeds import compare
@@ -255,16 +256,22 @@ def memory_run(config: MemoryTaskConfig, device: torch.device, progress: bool) -
     return run_memory_task(config, device, progress)
 
 
+def _cached_memory_run(config: MemoryTaskConfig, device: torch.device) -> dict:
+    return memory_run(config, device=device, progress=False).values
+
+
 @dataclass
 class DelaySweepConfig:
     """``task`` (the base run) for every cell at every delay and seed; the cells other than
-    ``reference`` get the hidden size of its parameter budget at ``task.hidden_size``."""
+    ``reference`` get the hidden size of its parameter budget at ``task.hidden_size``; the runs
+    train side by side in ``processes`` worker processes (None: one per core; same numbers)."""
 
     task: MemoryTaskConfig = field(default_factory=MemoryTaskConfig)
     cells: tuple[str, ...] = ("rnn", "lstm")
     delays: tuple[int, ...] = (10, 20, 50)
     reference: str = "lstm"
     seeds: tuple[int, ...] = (0,)
+    processes: int | None = 1
 
     def hidden_sizes(self) -> dict[str, int]:
         """``{cell: H}`` at equal parameter budgets (C inputs: one-hot symbols, or 2 for adding)."""
@@ -281,12 +288,9 @@ def delay_sweep(config: DelaySweepConfig, device: torch.device, progress: bool) 
     them) and ``hidden_sizes`` ``{cell: H}``.
     """
     sizes = config.hidden_sizes()
-    rows = []
-    for T in config.delays:
-        for cell, hidden_size in sizes.items():
-            for seed in config.seeds:
-                run = replace(config.task, cell=cell, hidden_size=hidden_size, T=T, seed=seed)
-                rows.append(memory_run(run, device=device, progress=progress).values)
+    tasks = [(replace(config.task, cell=cell, hidden_size=H, T=T, seed=seed), device)
+             for T in config.delays for cell, H in sizes.items() for seed in config.seeds]  # fmt: skip
+    rows = map_runs(_cached_memory_run, tasks, config.processes, progress, desc="delay sweep")
     return {"runs": pd.DataFrame(rows), "hidden_sizes": sizes}
 
 

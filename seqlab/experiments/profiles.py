@@ -75,6 +75,9 @@ _LSTM_CHAR_LM = dict(
 _LSTM_LM_RUN = {**_LSTM_CHAR_LM, "cells": ("lstm",)}  # seed 0 of lm_compare's LSTM
 _RNN_LM_RUN = {**_LSTM_CHAR_LM, "cells": ("rnn",)}  # seed 0 of lm_compare's RNN
 _SEEDS = (0, 1, 2)
+# standard: independent runs side by side, one per core (same numbers: experiments.parallel)
+_SIDE_BY_SIDE = P(1, None, 1)
+_LSTM_COMPARE = dict(char_lm=_LSTM_CHAR_LM, seeds=_SEEDS, processes=_SIDE_BY_SIDE)
 _COPY = dict(
     task="copy", n_copy=1, hidden_size=32, learning_rate=1e-2,
     max_iters=P(40, 400, 3000), time_budget_s=None,
@@ -84,14 +87,14 @@ LSTM = {
         cells=("RNN", "GRU", "LSTM, b_f = 0", "LSTM, b_f = 1", "LSTM, b_f = 3"),
         nonlinearities=("tanh",), rhos=(1.0,), T=P(50, 100), seeds=(0, 1, 2),
     ),
-    "lm_compare": dict(char_lm=_LSTM_CHAR_LM, seeds=_SEEDS),
+    "lm_compare": _LSTM_COMPARE,
     "lm_context": dict(
-        compare=dict(char_lm=_LSTM_CHAR_LM, seeds=_SEEDS),
+        compare=_LSTM_COMPARE,
         length=P(32, 100), n_windows=P(16, 128),
     ),
     "unit_probe": dict(char_lm=_LSTM_LM_RUN, n_chars=P(3000, 30000), passage_chars=P(300, 600)),
     "copy_sweep": dict(
-        task=_COPY, cells=("rnn", "lstm"), seeds=_SEEDS,
+        task=_COPY, cells=("rnn", "lstm"), seeds=_SEEDS, processes=_SIDE_BY_SIDE,
         delays=P((5, 10), (10, 20, 50), (10, 20, 50, 100, 200)),
     ),
     "adding_sweep": dict(
@@ -99,7 +102,7 @@ LSTM = {
             task="adding", hidden_size=32, learning_rate=1e-2,
             max_iters=P(40, 400, 5000), time_budget_s=None,
         ),
-        cells=("rnn", "lstm"), seeds=_SEEDS,
+        cells=("rnn", "lstm"), seeds=_SEEDS, processes=_SIDE_BY_SIDE,
         delays=P((10,), (25, 50), (25, 50, 100, 200, 400)),
     ),
     "forget_bias": dict(  # the copy sweep's LSTM runs at one delay, over seeds
@@ -117,14 +120,14 @@ LSTM = {
 # -- chapter 3, GRU ---------------------------------------------------------------------------
 GRU = {
     "reset_timing": dict(seq_len=P(16, 64), batch_size=32, hidden_size=P(32, 128), repeats=P(3, 7)),
-    "lm_compare": dict(  # chapter 2's RNN and LSTM runs come from the cache
-        char_lm={**_LSTM_CHAR_LM, "cells": ("rnn", "gru", "lstm")}, seeds=_SEEDS,
-    ),
-    "stacked": dict(  # two LSTM layers at the parameter budget of chapter 2's one
-        char_lm={**_LSTM_CHAR_LM, "cells": ("lstm",), "n_layer": 2}, seeds=_SEEDS,
-    ),
+    "lm_compare": {  # chapter 2's RNN and LSTM runs come from the cache
+        **_LSTM_COMPARE, "char_lm": {**_LSTM_CHAR_LM, "cells": ("rnn", "gru", "lstm")},
+    },
+    "stacked": {  # two LSTM layers at the parameter budget of chapter 2's one
+        **_LSTM_COMPARE, "char_lm": {**_LSTM_CHAR_LM, "cells": ("lstm",), "n_layer": 2},
+    },
     "copy_sweep": dict(
-        task=_COPY, cells=("rnn", "gru", "lstm"), seeds=_SEEDS,
+        task=_COPY, cells=("rnn", "gru", "lstm"), seeds=_SEEDS, processes=_SIDE_BY_SIDE,
         delays=P((10,), (20, 50), (50, 100, 200)),
     ),
     "timing": dict(
@@ -341,8 +344,7 @@ DATAPAGES = {
 # Seed 0 is the run of rnn.char_lm itself (same row object): the context-window study, the
 # temperature slider and the samples read that model from the cache.
 CH1SEEDS = {
-    "char_lm_seeds": dict(char_lm=_RNN_CHAR_LM, seeds=_SEEDS,
-                          processes=P(1, None)),  # standard: two seeds at once, one per core
+    "char_lm_seeds": dict(char_lm=_RNN_CHAR_LM, seeds=_SEEDS, processes=_SIDE_BY_SIDE),
 }
 # fmt: on
 

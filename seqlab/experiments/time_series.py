@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from seqlab.data.sunspots import load_sunspots, windows
 from seqlab.device import cpu_threads
@@ -190,3 +191,60 @@ def error_comparison(errs: pd.DataFrame, metric: str = "MAE") -> Comparison:
     fixed = errs[errs["seed"] < 0]
     rows = [errs[errs["seed"] >= 0]] + [fixed.assign(seed=s) for s in seeds]
     return compare(pd.concat(rows, ignore_index=True), "model", metric)
+
+
+def cycle_shape(series: pd.Series, half_window: int = 4) -> pd.DataFrame:
+    """Rise and fall of every complete solar cycle in a yearly series (index: year).
+
+    The rule: a year is a cycle **minimum** when its value is the lowest of the years within
+    ``half_window`` on either side (the first year of a tie; only years with a full window,
+    so the series' first and last ``half_window`` years are never minima); 4 years makes a
+    9-year window, shorter than any cycle (9 to 14 years). A cycle runs from one minimum to the
+    next; its **maximum** is its highest year (the first of a tie). Outputs: one row per
+    cycle: ``start``, ``peak``, ``end`` (years), ``rise`` = peak - start, ``fall`` = end -
+    peak, ``period`` (years), ``amplitude`` (the value at the peak). Yearly means put each
+    extremum within a year, so rise and fall carry about +-1 year. Raises ``ValueError`` for a
+    bad ``half_window`` or a series too short for two minima.
+    """
+    if isinstance(half_window, bool) or not isinstance(half_window, int) or half_window < 1:
+        raise ValueError(f"half_window must be an int >= 1, got {half_window!r}")
+    years, y = series.index.to_numpy(), series.to_numpy(dtype=np.float64)
+    k = half_window
+    minima = [
+        i for i in range(k, len(y) - k)
+        if y[i] == y[i - k : i + k + 1].min() and (y[i - k : i] > y[i]).all()
+    ]  # fmt: skip
+    if len(minima) < 2:
+        raise ValueError(f"found {len(minima)} minima: the series is too short for a cycle")
+    rows = []
+    for a, b in zip(minima[:-1], minima[1:], strict=True):
+        peak = a + int(np.argmax(y[a:b]))
+        rows.append({"start": int(years[a]), "peak": int(years[peak]), "end": int(years[b]),
+                     "rise": int(years[peak] - years[a]), "fall": int(years[b] - years[peak]),
+                     "period": int(years[b] - years[a]), "amplitude": float(y[peak])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def cycle_asymmetry(cycles: pd.DataFrame) -> dict:
+    """Summary of :func:`cycle_shape`'s cycles: ``n``; ``rise`` and ``fall`` medians and
+    quartiles (years); ``shorter_rise``, ``equal``, ``longer_rise`` (cycles); ``sign_p``: the
+    two-sided sign test (binomial, p = 1/2, ties left out) of "the rise is as often shorter as
+    longer than the fall"; ``waldmeier_rho``, ``waldmeier_p``: Spearman's correlation of rise
+    time with amplitude and its p-value (Waldmeier 1935: bigger cycles rise faster, rho < 0;
+    NaN when either is constant).
+    Raises ``ValueError`` for fewer than 3 cycles."""
+    if len(cycles) < 3:
+        raise ValueError(f"need >= 3 cycles to summarise, got {len(cycles)}")
+    d = cycles["rise"] - cycles["fall"]
+    shorter, longer = int((d < 0).sum()), int((d > 0).sum())
+    varied = cycles["rise"].nunique() > 1 and cycles["amplitude"].nunique() > 1
+    rho, p = stats.spearmanr(cycles["rise"], cycles["amplitude"]) if varied else (np.nan,) * 2
+    out = {"n": len(cycles), "shorter_rise": shorter, "equal": int((d == 0).sum()),
+           "longer_rise": longer,
+           "sign_p": float(stats.binomtest(shorter, shorter + longer).pvalue)
+           if shorter + longer else 1.0,
+           "waldmeier_rho": float(rho), "waldmeier_p": float(p)}  # fmt: skip
+    for col in ("rise", "fall"):
+        q1, med, q3 = np.percentile(cycles[col], [25, 50, 75])
+        out.update({col: float(med), f"{col}_q1": float(q1), f"{col}_q3": float(q3)})
+    return out
