@@ -48,15 +48,15 @@ _RNN_CHAR_LM = dict(
     eval_interval=P(10, 100, 250), eval_iters=P(2, 8, 20),
 )
 RNN = {
-    "char_lm": _RNN_CHAR_LM,
+    "char_lm": _RNN_CHAR_LM,  # seed 0 of char_lm_seeds: the samples, slider and context study
+    "char_lm_seeds": dict(char_lm=_RNN_CHAR_LM, seeds=(0, 1, 2), processes=P(1, None, 1)),
     "gradient_flow": dict(
         cells=("RNN",), nonlinearities=("linear", "tanh", "relu"), rhos=(0.8, 1.0, 1.2, 1.5),
         T=P(50, 100), seeds=(0, 1, 2), input_scales=(0.1, 1.0, 3.0),
     ),
     "clipping": dict(base=dict(max_iters=P(25, 150, 400))),
     "context_window": dict(char_lm=_RNN_CHAR_LM, length=P(32, 100), n_windows=P(16, 128)),
-    "ngram": dict(orders=P((1, 2, 3, 4), (1, 2, 3, 4, 5, 6, 7, 8)),
-                  train_chars=P(200_000, None)),
+    "ngram": dict(orders=P((1, 2, 3, 4), (1, 2, 3, 4, 5, 6, 7, 8)), train_chars=P(200_000, None)),
     "training_scheme": dict(
         seeds=(0, 1, 2), hidden_size=P(32, 128), block_size=P(25, 50),
         max_iters=P(15, 300), eval_iters=P(2, 8), eval_chars=P(100, 2000),
@@ -339,17 +339,10 @@ DATAPAGES = {
         char_max_iters=P(15, 400), warmup_iters=P(3, 30), seeds=_SEEDS,
     ),
 }
-
-# -- chapter 1, the char-RNN over seeds (helper ch1seeds) ------------------------------------
-# Seed 0 is the run of rnn.char_lm itself (same row object): the context-window study, the
-# temperature slider and the samples read that model from the cache.
-CH1SEEDS = {
-    "char_lm_seeds": dict(char_lm=_RNN_CHAR_LM, seeds=_SEEDS, processes=_SIDE_BY_SIDE),
-}
 # fmt: on
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
-    "rnn": {**RNN, **CH1SEEDS},
+    "rnn": RNN,
     "lstm": LSTM,
     "gru": GRU,
     "attention": ATTENTION,
