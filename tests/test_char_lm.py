@@ -123,3 +123,23 @@ def test_loss_figures():
     assert len(fig.layout.shapes) == 1
     fig = loss_curves_figure(history)
     assert list(fig.data[0].y) == [4.3, 2.6] and "100 params" in fig.data[0].name
+
+
+def test_loss_figure_shows_every_seed():
+    """Chapter 1's curve over seeds: a thin training line per seed (one legend entry) and the
+    validation mean in a band from the lowest to the highest seed."""
+    base = pd.DataFrame({"iter": [-1, 0, 1], "loss": [np.nan, 4.0, 3.0],
+                         "val_loss": [4.3, np.nan, 2.6]})  # fmt: skip
+    history = pd.concat(
+        [base.assign(seed=s, loss=base["loss"] + s, val_loss=base["val_loss"] + s / 10)
+         for s in (0, 1, 2)], ignore_index=True,
+    )  # fmt: skip
+    fig = loss_curve_figure(history, title="3 seeds")
+    train = [t for t in fig.data if t.legendgroup == "train"]
+    assert len(train) == 3 and [t.showlegend for t in train] == [True, False, False]
+    assert train[0].name == "training batch (3 seeds)" and list(train[2].y) == [6.0, 5.0]
+    band, mean = (t for t in fig.data if t.legendgroup == "val")
+    assert band.fill == "toself"
+    np.testing.assert_allclose(list(band.y), [4.5, 2.8, 2.6, 4.3])  # max, then min back
+    assert mean.name == "validation, mean of 3 seeds"
+    np.testing.assert_allclose(list(mean.y), [4.4, 2.7])

@@ -3,11 +3,13 @@ the memory sweeps' tie-rule verdicts and the probes' untrained column."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from seqlab.experiments.char_lm import CharLMConfig, hidden_sizes
+from seqlab.experiments.char_lm import CharLMConfig, char_lm, hidden_sizes
 from seqlab.experiments.lm_compare import (
     LMCompareConfig,
     LMContextConfig,
@@ -18,6 +20,7 @@ from seqlab.experiments.lm_compare import (
     lm_table,
     ngram_orders,
     ngram_position,
+    versus_level,
 )
 from seqlab.experiments.memory_tasks import delay_verdicts, longest_passing
 from seqlab.experiments.param_budget import lm_param_count
@@ -105,6 +108,44 @@ def test_lm_compare_one_cached_run_per_cell_and_seed(monkeypatch):
     assert calls == ["gru"] * 3
     same = again.runs[again.runs.cell != "gru"].reset_index(drop=True)
     pd.testing.assert_frame_equal(same[runs.columns], runs)
+
+
+def test_lm_compare_hands_the_runs_to_workers_in_order(monkeypatch):
+    """Chapter 1's seeds run two at a time in standard (``processes``): the runs go to
+    :func:`map_runs` (spawning workers is tested in test_parallel.py; here a loop stands in) and
+    come back in the order of the seeds, with the numbers of a run in this process."""
+    from seqlab.experiments import lm_compare as module
+
+    calls = []
+
+    def loop(fn, tasks, processes, progress, desc):
+        calls.append(processes)
+        return [fn(*args) for args in tasks]
+
+    monkeypatch.setattr(module, "map_runs", loop)
+    config = LMCompareConfig(CharLMConfig(cells=("rnn",), **{**TINY, "reference": "rnn"}),
+                             seeds=(10, 11, 12), processes=2)  # fmt: skip
+    runs = lm_compare(config, device="cpu").runs
+    assert calls == [2] and runs["seed"].tolist() == [10, 11, 12]
+    alone = char_lm(replace(config.char_lm, seed=11), device="cpu", cache=False).summary
+    assert runs.loc[1, "val_loss"] == alone.loc["rnn", "val_loss"]  # bit for bit
+
+
+def _seeded(losses) -> pd.DataFrame:
+    return pd.DataFrame({"seed": range(len(losses)), "val_loss": losses})
+
+
+def test_versus_level_applies_the_tie_rule_to_a_fixed_baseline():
+    better, words = versus_level(_seeded([2.10, 2.11, 2.12]), 1.5, "char-RNN", "7-gram")
+    assert better == "7-gram"
+    assert words == "above the 7-gram (2.110 ± 0.006 vs 1.500; mean ± s.e. over 3 seeds)"
+    better, words = versus_level(_seeded([1.40, 1.41, 1.42]), 1.5, "char-RNN", "7-gram")
+    assert better == "char-RNN" and words.startswith("below the 7-gram (1.410 ± 0.006")
+    # a seed on each side of the level: tied, whatever the mean says
+    better, words = versus_level(_seeded([1.45, 1.46, 1.52]), 1.5, "char-RNN", "7-gram")
+    assert better is None and words.startswith("tied with the 7-gram")
+    with pytest.raises(ValueError, match="seeds"):
+        versus_level(_seeded([2.1, 2.2]), 1.5, "char-RNN", "7-gram")
 
 
 def test_context_tail_sees_the_far_end():

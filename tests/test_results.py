@@ -160,6 +160,7 @@ def test_every_row_of_the_book_builds_its_config(profile):
               "reset_timing": gru_reset_timing, "timing": recurrent_timing,
               "unit_probe": unit_probe, "bottleneck": bottleneck, "scaling": scaling_sweep,
               "attribution": attribution, "ngram": ngram_baseline, "lm_compare": lm_compare,
+              "char_lm_seeds": lm_compare,
               "stacked": lm_compare, "lm_context": lm_context,
               "training_scheme": training_scheme, "positions": extrapolation,
               "stability": stability, "char_lm@transformer": gpt_vs_lstm,

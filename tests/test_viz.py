@@ -264,10 +264,10 @@ def test_gpt_and_lstm_get_distinct_colours():
 def test_wall_time_band_never_runs_backwards():
     import pandas as pd
 
-    from seqlab.viz.char_lm import _seed_band
+    from seqlab.viz.char_lm import _seed_stats
 
     h = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "iter": [0, 1, 2] * 2,
                       "time_s": [0, 1, 2, 0, 3, 6], "val_loss": [3, 2, 1, 3, 2, 1.0]})  # fmt: skip
-    g = _seed_band(h, "time_s")
+    g = _seed_stats(h, "time_s")
     assert (np.diff(g["x"]) > 0).all() and g["x"].max() == 2
     np.testing.assert_allclose(g[g["x"] == 1]["hi"], 3 - 1 / 3)  # seed 1 at t = 1

@@ -26,7 +26,7 @@ from seqlab.experiments.char_lm import CharLMConfig, char_lm, shakespeare
 from seqlab.experiments.context_window import context_saliency, fit_context
 from seqlab.experiments.parallel import map_runs
 from seqlab.experiments.results import experiment
-from seqlab.experiments.seeds import format_mean_sem
+from seqlab.experiments.seeds import compare, format_mean_sem
 from seqlab.metrics import bpc, ppl
 
 
@@ -195,3 +195,29 @@ def ngram_position(loss: float, ngram: pd.DataFrame) -> str:
         return f"above even the {lo}-gram's {orders[lo]:.3f}"
     lo, hi = int(beaten.index.max()), int(better.index.min())
     return f"between the {lo}-gram's {orders[lo]:.3f} and the {hi}-gram's {orders[hi]:.3f}"
+
+
+def versus_level(
+    runs: pd.DataFrame, level: float, label: str, level_label: str, value: str = "val_loss"
+) -> tuple[str | None, str]:
+    """The tie rule (:func:`~seqlab.experiments.seeds.compare`) between runs over seeds and a
+    fixed level: a baseline that no seed changes, such as the n-gram's loss.
+
+    The level enters :func:`compare` as a group with the same value at every seed, so Welch's
+    test becomes the one-sample t-test of the runs against the level (n - 1 degrees of
+    freedom) and the range rule asks every seed to lie on the same side of it.
+    Inputs: ``runs`` with columns ``seed`` and ``value`` (lower is better), >= 3 seeds.
+    Outputs: ``(better, words)``: ``better`` is ``label``, ``level_label`` or None (tied);
+    ``words`` e.g. ``"above the 7-gram (2.051 ± 0.012 vs 1.487; mean ± s.e. over 3 seeds)"``.
+    Raises ``ValueError`` as :func:`compare` does (e.g. fewer than 3 seeds).
+    """
+    level_runs = pd.DataFrame({"seed": runs["seed"], value: float(level), "model": level_label})
+    df = pd.concat([runs[["seed", value]].assign(model=label), level_runs], ignore_index=True)
+    c = compare(df, "model", value)
+    better = c.better(label, level_label)
+    mean_sem, n = c.table.at[label, "mean ± sem"], int(c.table.at[label, "n"])
+    numbers = f"{mean_sem} vs {level:.3f}; mean ± s.e. over {n} seeds"
+    if better is None:
+        return None, f"tied with the {level_label} ({numbers}; the difference is within the spread)"
+    side = "below" if better == label else "above"
+    return better, f"{side} the {level_label} ({numbers})"

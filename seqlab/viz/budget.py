@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from seqlab.experiments.budget import distillation, quantization
 from seqlab.experiments.moe_lm import moe_lm
-from seqlab.viz.export import plotly_to_matplotlib, register_figure
+from seqlab.viz.export import Builder, plotly_to_matplotlib, register_figure
 from seqlab.viz.style import PALETTE
 
 __all__ = ["distillation_figure", "latency_figure", "load_figure", "moe_figure", "seed_mean"]
@@ -120,50 +120,47 @@ def load_figure(load: pd.DataFrame) -> go.Figure:
     return fig
 
 
-@register_figure(
+def _print_twin(name: str, caption: str, draw) -> Builder:
+    """Register ``name`` for ``make figures``: the chapter's plotly figure ``draw()`` in print."""
+
+    def builder(profile: str) -> Figure:
+        return plotly_to_matplotlib(draw())
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = caption
+    return register_figure(name, chapter="budget", caption=caption)(builder)
+
+
+def _distillation_curves() -> go.Figure:
+    r = distillation("budget.distillation")
+    return distillation_figure(r.history, r.teacher["val_loss"])
+
+
+budget_distillation = _print_twin(
     "budget_distillation",
-    chapter="budget",
-    caption="Distillation on Shakespeare: validation loss of a small GPT trained alone and "
+    "Distillation on Shakespeare: validation loss of a small GPT trained alone and "
     "taught by a larger trained GPT (Hinton et al. 2015), the same batches and steps; mean and "
     "standard error over seeds; dashed: the teacher.",
+    _distillation_curves,
 )
-def budget_distillation(profile: str) -> Figure:
-    """Student alone vs distilled."""
-    r = distillation("budget.distillation")
-    return plotly_to_matplotlib(distillation_figure(r.history, r.teacher["val_loss"]))
-
-
-@register_figure(
+budget_int8 = _print_twin(
     "budget_int8",
-    chapter="budget",
-    caption="int8 dynamic quantisation of a trained GPT's Linear layers: median CPU latency "
+    "int8 dynamic quantisation of a trained GPT's Linear layers: median CPU latency "
     "of a forward pass in float32 and int8 by batch size, one thread; standard error over "
     "alternating rounds.",
+    lambda: latency_figure(quantization("budget.quantization").latency),
 )
-def budget_int8(profile: str) -> Figure:
-    """float32 vs int8 latency."""
-    return plotly_to_matplotlib(latency_figure(quantization("budget.quantization").latency))
-
-
-@register_figure(
+budget_moe = _print_twin(
     "budget_moe",
-    chapter="budget",
-    caption="Mixture of experts on Shakespeare: validation loss against active parameters per "
+    "Mixture of experts on Shakespeare: validation loss against active parameters per "
     "token for the dense GPT, its mixture-of-experts version (with and without the balancing "
     "loss) and a dense GPT with the mixture's total parameters; mean and standard error over "
     "seeds.",
+    lambda: moe_figure(moe_lm("budget.moe").runs),
 )
-def budget_moe(profile: str) -> Figure:
-    """Loss vs active parameters."""
-    return plotly_to_matplotlib(moe_figure(moe_lm("budget.moe").runs))
-
-
-@register_figure(
+budget_moe_load = _print_twin(
     "budget_moe_load",
-    chapter="budget",
-    caption="Share of routing choices each expert receives on validation text, with and "
+    "Share of routing choices each expert receives on validation text, with and "
     "without the load-balancing loss (Fedus et al. 2022); mean and standard error over seeds.",
+    lambda: load_figure(moe_lm("budget.moe").load),
 )
-def budget_moe_load(profile: str) -> Figure:
-    """Expert load balance."""
-    return plotly_to_matplotlib(load_figure(moe_lm("budget.moe").load))

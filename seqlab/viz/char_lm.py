@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from seqlab.experiments.char_lm import char_lm, reference_losses, shakespeare
+from seqlab.experiments.char_lm import ngram_baseline, reference_losses, shakespeare
 from seqlab.experiments.context_window import context_window
 from seqlab.experiments.lm_compare import lm_compare, lm_context
 from seqlab.viz.export import plotly_to_matplotlib, register_figure
@@ -35,21 +35,32 @@ def loss_curve_figure(
     """Loss (nats per character) against step.
 
     Inputs: ``history`` with columns iter, loss and (on evaluated rows) val_loss, as in
-    :func:`seqlab.experiments.char_lm.char_lm`'s history; ``references`` ``{label: level}``
-    drawn as dotted horizontal lines.
+    :func:`seqlab.experiments.char_lm.char_lm`'s history; with a ``seed`` column (several runs,
+    :func:`seqlab.experiments.lm_compare.lm_compare`'s history) each seed's training loss is a
+    thin line and the validation loss is the mean over seeds in a band from the lowest to the
+    highest seed. ``references`` ``{label: level}`` are drawn as dotted horizontal lines.
     """
     fig = go.Figure()
+    seeds = list(dict.fromkeys(history["seed"])) if "seed" in history else [None]
     steps = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[:0]
-    fig.add_scatter(
-        x=steps["iter"], y=steps["loss"], name="training batch",
-        line={"color": PALETTE[0], "width": 1}, opacity=0.6,
-    )  # fmt: skip
-    if "val_loss" in history:
-        val = history.dropna(subset=["val_loss"])
+    for i, seed in enumerate(seeds):
+        run = steps if seed is None else steps[steps["seed"] == seed]
+        name = "training batch" + (f" ({len(seeds)} seeds)" if len(seeds) > 1 else "")
         fig.add_scatter(
-            x=val["iter"].clip(lower=0), y=val["val_loss"], name="validation",
-            mode="lines+markers", line={"color": PALETTE[1], "width": 2.5},
+            x=run["iter"], y=run["loss"], name=name, legendgroup="train", showlegend=i == 0,
+            line={"color": PALETTE[0], "width": 1 if len(seeds) == 1 else 0.7},
+            opacity=0.6 if len(seeds) == 1 else 0.4,
         )  # fmt: skip
+    if "val_loss" in history:
+        val = history.dropna(subset=["val_loss"]).assign(iter=lambda d: d["iter"].clip(lower=0))
+        if len(seeds) > 1:
+            g = _seed_stats(val, "iter")
+            _seed_band(fig, g, PALETTE[1], f"validation, mean of {len(seeds)} seeds", "val")
+        else:
+            fig.add_scatter(
+                x=val["iter"], y=val["val_loss"], name="validation",
+                mode="lines+markers", line={"color": PALETTE[1], "width": 2.5},
+            )  # fmt: skip
     for i, (label, level) in enumerate((references or {}).items()):
         fig.add_hline(
             y=level,
@@ -63,7 +74,7 @@ def loss_curve_figure(
     return fig
 
 
-def _seed_band(sub: pd.DataFrame, x: str) -> pd.DataFrame:
+def _seed_stats(sub: pd.DataFrame, x: str) -> pd.DataFrame:
     """Mean, min and max over seeds of ``val_loss`` against ``x`` (see loss_curves_figure)."""
     if x == "iter":
         return sub.groupby("iter").agg(x=(x, "mean"), mean=("val_loss", "mean"),
@@ -74,6 +85,19 @@ def _seed_band(sub: pd.DataFrame, x: str) -> pd.DataFrame:
     grid = np.unique(np.concatenate([cx[cx <= end] for cx, _ in curves]))
     ys = np.array([np.interp(grid, cx, cy) for cx, cy in curves])
     return pd.DataFrame({"x": grid, "mean": ys.mean(0), "lo": ys.min(0), "hi": ys.max(0)})
+
+
+def _seed_band(fig: go.Figure, g: pd.DataFrame, color: str, name: str, group: str) -> None:
+    """A mean line (columns x, mean of ``g``) in a band from column lo to hi (over seeds)."""
+    fig.add_scatter(
+        x=list(g["x"]) + list(g["x"][::-1]), y=list(g["hi"]) + list(g["lo"][::-1]),
+        fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},
+        hoverinfo="skip", showlegend=False, legendgroup=group,
+    )  # fmt: skip
+    fig.add_scatter(
+        x=g["x"], y=g["mean"], name=name, mode="lines+markers", legendgroup=group,
+        line={"color": color}, marker={"size": 4},
+    )  # fmt: skip
 
 
 def loss_curves_figure(
@@ -87,8 +111,8 @@ def loss_curves_figure(
     With a ``seed`` column (several runs per cell) the line is the mean over seeds and a band
     spans the seeds' minimum to maximum: at each step for ``x="iter"``; otherwise (seeds
     evaluated at different times) each seed's curve is interpolated linearly on the union of
-    their evaluation times, up to the earliest end, so the mean never runs backwards. ``baselines`` ``{label: loss}`` are
-    drawn as dotted horizontal lines (e.g. n-gram models).
+    their evaluation times, up to the earliest end, so the mean never runs backwards.
+    ``baselines`` ``{label: loss}`` are drawn as dotted horizontal lines (e.g. n-gram models).
     """
     fig = go.Figure()
     evaluated = history.dropna(subset=["val_loss"])
@@ -97,17 +121,9 @@ def loss_curves_figure(
         n_params = f" ({int(sub['n_params'].iloc[0]):,} params)" if "n_params" in sub else ""
         color = cell_color(cell)
         if "seed" in sub and sub["seed"].nunique() > 1:
-            g = _seed_band(sub, x)
-            fig.add_scatter(
-                x=list(g["x"]) + list(g["x"][::-1]), y=list(g["hi"]) + list(g["lo"][::-1]),
-                fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},
-                hoverinfo="skip", showlegend=False, legendgroup=cell,
-            )  # fmt: skip
+            g = _seed_stats(sub, x)
             name = f"{cell_name(cell)}{n_params}, mean of {sub['seed'].nunique()} seeds"
-            fig.add_scatter(
-                x=g["x"], y=g["mean"], name=name, mode="lines+markers", legendgroup=cell,
-                line={"color": color}, marker={"size": 4},
-            )  # fmt: skip
+            _seed_band(fig, g, color, name, cell)
         else:
             fig.add_scatter(
                 x=sub[x], y=sub["val_loss"], name=cell_name(cell) + n_params,
@@ -153,22 +169,31 @@ def context_figure(
 @register_figure(
     "char_rnn_loss",
     chapter="rnn",
-    caption=r"Char-level RNN language model on Shakespeare: training-batch loss and validation "
-    r"loss (nats per character), with the uniform guess $\ln V$ and the unigram entropy.",
+    caption=r"Char-level RNN language model on Shakespeare, 3 seeds: training-batch loss of "
+    r"each seed and validation loss (mean, band from the lowest to the highest seed; nats per "
+    r"character), with the uniform guess $\ln V$, the unigram entropy and the best Kneser-Ney "
+    r"n-gram.",
 )
 def char_rnn_loss(profile: str) -> Figure:
-    """Training and validation loss of the char-RNN."""
-    history = char_lm("rnn.char_lm")["history"]
+    """Training and validation loss of the char-RNN over seeds."""
+    history = lm_compare("rnn.char_lm_seeds")["history"]
     references = reference_losses(shakespeare())
+    best = ngram_baseline("rnn.ngram")["best"]
     fig = Figure()
     ax = fig.add_subplot()
     steps = history.dropna(subset=["loss"])
-    ax.plot(steps["iter"], steps["loss"], color=PALETTE[0], linewidth=0.6, label="training batch")
-    val = history.dropna(subset=["val_loss"])
-    ax.plot(val["iter"].clip(lower=0), val["val_loss"], "o-", color=PALETTE[1], markersize=2.5,
-            label="validation")  # fmt: skip
+    for i, (_, run) in enumerate(steps.groupby("seed")):
+        ax.plot(run["iter"], run["loss"], color=PALETTE[0], linewidth=0.5, alpha=0.6,
+                label="training batch (each seed)" if i == 0 else None)  # fmt: skip
+    val = history.dropna(subset=["val_loss"]).assign(iter=lambda d: d["iter"].clip(lower=0))
+    g = val.groupby("iter")["val_loss"].agg(["mean", "min", "max"])
+    ax.fill_between(g.index, g["min"], g["max"], color=PALETTE[1], alpha=0.25, linewidth=0)
+    ax.plot(g.index, g["mean"], "o-", color=PALETTE[1], markersize=2.5,
+            label=f"validation, mean of {history['seed'].nunique()} seeds")  # fmt: skip
     ax.axhline(references["uniform"], color=PALETTE[2], linestyle=":", label=r"uniform, $\ln V$")
     ax.axhline(references["unigram"], color=PALETTE[3], linestyle="--", label="unigram")
+    ax.axhline(best["val_loss"], color=PALETTE[4], linestyle="-.",
+               label=f"{best['order']:.0f}-gram, Kneser-Ney")  # fmt: skip
     ax.set(xlabel="step", ylabel="loss (nats/char)")
     ax.legend()
     return fig
