@@ -60,7 +60,7 @@ unit: $(STAMP)  ## unit tests of seqlab
 # Results they share are cached with atomic writes, so two kernels never see a half-written file.
 notebooks: $(STAMP)  ## execute every chapter with nbmake in the smoke profile
 	SEQLAB_PROFILE=smoke SEQLAB_CPU_THREADS=1 $(PYTHON) -m pytest --nbmake --nbmake-timeout=600 book \
-		-p no:cacheprovider -n $(NOTEBOOK_WORKERS) --dist worksteal
+		-p no:cacheprovider -n $(NOTEBOOK_WORKERS) --dist worksteal --durations=0
 
 book-test: $(STAMP)  ## build the book in the smoke profile with warnings as errors
 	rm -rf $(BUILD)/test
