@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqlab.experiments.choosing_table import comparison_table
+from seqlab.experiments.choosing_table import _decided_by_bounds, comparison_table
 from seqlab.experiments.equal_quality import (
     COUNT,
     comparison_runs,
@@ -87,14 +87,24 @@ def test_the_row_ranks_by_the_tie_rule_and_moves_with_the_losses():
     assert not row["best"].any() and row.loc["lstm", "agreement"] == "undecided"
 
 
-def test_ranges_that_do_not_overlap_give_bounds_and_no_winner():
+def test_ranges_that_do_not_overlap_give_bounds_that_decide_only_when_apart():
     r = _table_results()
     r["sweep"] = (_runs({"gpt": [3.0, 2.9, 2.8], "lstm": [2.3, 2.2, 2.1]}), "hand-made")
     row = comparison_table(r).set_index(["property", "model"]).xs("parameters at equal quality")
-    assert not row["best"].any() and set(row["agreement"]) == {"bounds"}
     assert row.loc["transformer", "text"].startswith("not reached: > 100,000")
     assert row.loc["lstm", "text"].startswith("≤ 1,000")
-    assert "no ★" in row.loc["lstm", "verdict"]
+    # every LSTM seed below 1,000, every GPT seed above 100,000: the order is decided
+    assert row.loc["lstm", "best"] and not row.loc["transformer", "best"]
+    assert set(row["agreement"]) == {"contradicts"} and "from bounds" in row.loc["lstm", "verdict"]
+    # bounds that do not separate (the LSTM's smallest size above the GPT's largest): no winner
+    found = pd.DataFrame({
+        "model": ["lstm"] * 3 + ["transformer"] * 3, "seed": [0, 1, 2] * 2,
+        "status": ["below the smallest"] * 3 + ["not reached"] * 3,
+        "bound": [200_000.0] * 3 + [100_000.0] * 3,
+    })  # fmt: skip
+    assert _decided_by_bounds(found) is None
+    assert _decided_by_bounds(found.assign(bound=[1e3] * 3 + [1e5] * 3)) == "lstm"
+    assert _decided_by_bounds(found.iloc[1:]) is None  # two seeds are not enough
 
 
 def test_without_a_sweep_the_row_says_why():

@@ -260,17 +260,37 @@ def _equal_quality(prop: Property, sweep) -> tuple[list, str, str, str | None]:
                             text=f"≈ {_round2(10 ** g.mean())} (log₁₀ N "
                                  f"{format_mean_sem(g.mean(), g.sem())})", best=False)  # fmt: skip
             texts[m] = cells[m]["text"]
+    decided = _decided_by_bounds(found)
+    if decided is not None:
+        cells[decided]["best"] = True
     if verdict is None or texts:
         said = "; ".join(f"{ARCH_NAMES[m]} {t}" for m, t in texts.items())
-        verdict = (
-            f"at {at}: {said}"
-            + ("" if verdict is None else f"; {verdict}")
-            + "; no ★: the tie rule needs a value for each of >= 3 seeds, and a bound is not one"
+        tail = (
+            f"; every seed of the {ARCH_NAMES[decided]} reaches L_ref at a size below every "
+            f"size the others reach it from: it needs the fewest parameters whatever the "
+            f"exact values (★ from bounds that all seeds share)"
+            if decided is not None
+            else "; no ★: the tie rule needs a value for each of >= 3 seeds, and a bound is not one"
         )
+        verdict = f"at {at}: {said}" + ("" if verdict is None else f"; {verdict}") + tail
     out = [cells.get(m, dict(model=m, **missing)) for m in ARCHS]
     for c in out:
         c["verdict"] = verdict
-    return out, "scaling.sweep + gru.lm_compare", sample, ("bounds" if texts else None)
+    override = "bounds" if texts and decided is None else None
+    return out, "scaling.sweep + gru.lm_compare", sample, override
+
+
+def _decided_by_bounds(found: pd.DataFrame) -> str | None:
+    """The architecture that needs fewer parameters from bounds alone, or None: every seed
+    (>= 3) of it "below the smallest" size, every seed (>= 3) of each other one "not reached"
+    at its largest, and its largest bound under their smallest."""
+    by = {m: g for m, g in found.groupby("model", sort=False) if len(g) >= 3}
+    low = [m for m, g in by.items() if (g["status"] == "below the smallest").all()]
+    high = [m for m, g in by.items() if (g["status"] == "not reached").all()]
+    if len(low) != 1 or not high or len(low) + len(high) != len(by):
+        return None
+    top = by[low[0]]["bound"].max()
+    return low[0] if all(top < by[m]["bound"].min() for m in high) else None
 
 
 def comparison_table(results: dict) -> pd.DataFrame:
